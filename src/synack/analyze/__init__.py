@@ -1,0 +1,1 @@
+"""Observer: reconstructs every TCP connection in a capture and both endpoints' states."""

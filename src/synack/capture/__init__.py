@@ -1,0 +1,1 @@
+"""Capture files: streaming pcap/pcapng readers and writers, and the tcpdump-style formatter."""

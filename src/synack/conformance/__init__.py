@@ -1,0 +1,1 @@
+"""The packetdrill-dialect conformance runner."""

@@ -1,0 +1,1 @@
+"""Drivers that move bytes and own the clock: the simulated network, TUN and asyncio."""

@@ -1,0 +1,1 @@
+"""The seed scenarios: handshakes, closes and resets reproduced on the simulated network."""

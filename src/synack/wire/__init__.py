@@ -1,0 +1,1 @@
+"""Bytes <-> immutable values: sequence arithmetic, checksums, TCP, IP and link layers. No state."""
