@@ -1,0 +1,178 @@
+"""Packets per second: synack's streaming reader + TCP decode next to tcpdump and dpkt.
+
+    python benchmarks/bench_parse.py [CAPTURE] [--packets N] [--seed S] [--full-sample N]
+
+Without CAPTURE, a synthetic capture of N packets (default 1,000,000; see synth.py) is generated in
+a temporary directory first. Each contender reads the whole file in this process (tcpdump as a
+child process) and the same work is done per packet: decode link, IP and TCP headers, read the
+ports, sequence and acknowledgment numbers, flags and payload length.
+
+- synack: `open_capture(...).iter_records()` + `synack.wire.fastpath.decode_tcp`
+- synack (CapturedPacket objects): iterating the reader itself + `decode_tcp`
+- synack full codec: `strip_link` + `parse_tcp_packet` (dataclasses, options), on a sample
+- dpkt: `dpkt.pcap.Reader` + `dpkt.ethernet.Ethernet` + attribute access on `.data.data`
+- tcpdump: `tcpdump -nn -r FILE > /dev/null`
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from synack.capture.reader import open_capture
+from synack.wire.fastpath import decode_tcp
+from synack.wire.ip import parse_tcp_packet
+from synack.wire.link import ETHERTYPE_IPV4, ETHERTYPE_IPV6, strip_link
+
+Result = tuple[int, int, int]  # packets read, TCP packets, payload bytes
+
+
+def run_synack(path: Path) -> Result:
+    packets = tcp = payload = 0
+    with open_capture(path) as reader:
+        decode = decode_tcp
+        for _ts, link_type, data, _orig, _iface in reader.iter_records():
+            packets += 1
+            r = decode(link_type, data)
+            if r is not None:
+                _sport, _dport, _seq, _ack, _flags = r[3], r[4], r[5], r[6], r[7]
+                tcp += 1
+                payload += r[10]
+    return packets, tcp, payload
+
+
+def run_synack_objects(path: Path) -> Result:
+    packets = tcp = payload = 0
+    with open_capture(path) as reader:
+        decode = decode_tcp
+        for p in reader:
+            packets += 1
+            r = decode(p.link_type, p.data)
+            if r is not None:
+                _sport, _dport, _seq, _ack, _flags = r[3], r[4], r[5], r[6], r[7]
+                tcp += 1
+                payload += r[10]
+    return packets, tcp, payload
+
+
+def run_synack_full(path: Path, limit: int) -> Result:
+    packets = tcp = payload = 0
+    with open_capture(path) as reader:
+        for _ts, link_type, data, _orig, _iface in reader.iter_records():
+            packets += 1
+            lf = strip_link(link_type, data)
+            if lf.ethertype == ETHERTYPE_IPV4 or lf.ethertype == ETHERTYPE_IPV6:
+                _ip, seg = parse_tcp_packet(data[lf.network_offset :])
+                _sport, _dport, _seq, _ack, _flags = (
+                    seg.src_port, seg.dst_port, seg.seq, seg.ack, seg.flags
+                )
+                tcp += 1
+                payload += len(seg.payload)
+            if packets == limit:
+                break
+    return packets, tcp, payload
+
+
+def run_dpkt(path: Path) -> Result:
+    import dpkt
+
+    packets = tcp = payload = 0
+    tcp_type = dpkt.tcp.TCP
+    with open(path, "rb") as f:
+        for _ts, buf in dpkt.pcap.Reader(f):
+            packets += 1
+            eth = dpkt.ethernet.Ethernet(buf)
+            ip = eth.data
+            seg = getattr(ip, "data", None)
+            if isinstance(seg, tcp_type):
+                _sport, _dport, _seq, _ack, _flags = (
+                    seg.sport, seg.dport, seg.seq, seg.ack, seg.flags
+                )
+                tcp += 1
+                payload += len(seg.data)
+    return packets, tcp, payload
+
+
+def run_tcpdump(path: Path) -> Result | None:
+    exe = shutil.which("tcpdump")
+    if exe is None:
+        return None
+    subprocess.run(
+        [exe, "-nn", "-r", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        check=True,
+    )
+    return (-1, -1, -1)
+
+
+def timed(fn: Callable[[], Result | None]) -> tuple[Result | None, float]:
+    gc.collect()
+    start = time.perf_counter()
+    result = fn()
+    return result, time.perf_counter() - start
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("capture", nargs="?", help="pcap/pcapng to read (default: generate one)")
+    parser.add_argument("--packets", type=int, default=1_000_000, help="packets to generate")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--full-sample", type=int, default=200_000,
+                        help="packets decoded with the full codec (0 to skip)")
+    args = parser.parse_args(argv)
+
+    tmp: tempfile.TemporaryDirectory[str] | None = None
+    if args.capture:
+        path = Path(args.capture)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from synth import generate
+
+        tmp = tempfile.TemporaryDirectory(prefix="synack-bench-")
+        path = Path(tmp.name) / "synthetic.pcap"
+        start = time.perf_counter()
+        generate(path, packets=args.packets, seed=args.seed)
+        print(f"generated   {args.packets:>10,} packets  {path.stat().st_size / 1e6:8.1f} MB"
+              f"  in {time.perf_counter() - start:6.2f} s")
+
+    try:
+        print(f"capture     {path}")
+        rows: list[tuple[str, float | None, Result | None]] = []
+        (n, n_tcp, n_bytes), t_synack = timed(lambda: run_synack(path))  # type: ignore[misc]
+        rows.append(("synack reader + fastpath", n / t_synack, (n, n_tcp, n_bytes)))
+        r, t = timed(lambda: run_synack_objects(path))
+        rows.append(("synack CapturedPacket + fastpath", n / t, r))
+        if args.full_sample:
+            r, t = timed(lambda: run_synack_full(path, args.full_sample))
+            assert r is not None
+            rows.append((f"synack full codec ({r[0]:,} pkts)", r[0] / t, r))
+        r, t_dpkt = timed(lambda: run_dpkt(path))
+        rows.append(("dpkt Reader + Ethernet + TCP", n / t_dpkt, r))
+        r, t_tcpdump = timed(lambda: run_tcpdump(path))
+        rows.append(("tcpdump -nn -r > /dev/null", None if r is None else n / t_tcpdump, r))
+
+        print(f"packets     {n:>10,}  TCP {n_tcp:,}  payload bytes {n_bytes:,}")
+        for name, rate, res in rows:
+            shown = "not installed" if rate is None else f"{rate:>12,.0f} packets/s"
+            check = ""
+            if res is not None and res[0] == n and res[1:] != (n_tcp, n_bytes):
+                check = "  (MISMATCH in TCP count or payload bytes)"
+            print(f"{name:<36} {shown}{check}")
+        dpkt_rate = n / t_dpkt
+        print(f"ratio synack/dpkt                    {n / t_synack / dpkt_rate:12.2f}x")
+        if rows[-1][1] is not None:
+            print(f"ratio synack/tcpdump                 {t_tcpdump / t_synack:12.2f}x")
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

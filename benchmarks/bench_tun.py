@@ -1,0 +1,215 @@
+"""Real-wire benchmark: synack on a TUN device against the Linux kernel, next to kernel <-> kernel.
+
+Everything runs inside private network namespaces this script creates (nothing can leave them):
+
+- bulk throughput synack -> kernel and kernel -> synack over TUN, next to kernel -> kernel over a
+  veth pair (the peer end in a second namespace so packets really cross the pair);
+- connections per second (connect, 16-byte echo, close, one at a time) from a kernel Python client
+  to a synack echo server over TUN, next to the same client against a kernel echo server over veth.
+
+Each server runs in its own process so client and server do not share an interpreter.
+Usage (root): python benchmarks/bench_tun.py [--megabytes 200] [--connections 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import multiprocessing
+import multiprocessing.connection
+import os
+import socket
+import sys
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from synack.net import tun
+
+VETH_CLIENT = "198.51.100.1"
+VETH_SERVER = "198.51.100.2"
+PORT_BULK = 5001
+PORT_ECHO = 5007
+CHUNK = 256 * 1024
+
+_fork = multiprocessing.get_context("fork")
+
+
+# ---- kernel servers (run in a forked child) -----------------------------------------------------
+
+
+def kernel_sink(address: str, port: int, ready: Any) -> None:
+    """Accept one connection, read to EOF, reply with the byte count (8 bytes)."""
+    with socket.create_server((address, port)) as srv:
+        ready.send(True)
+        conn, _ = srv.accept()
+        with conn:
+            buf = bytearray(CHUNK)
+            view = memoryview(buf)
+            total = 0
+            while n := conn.recv_into(view):
+                total += n
+            conn.sendall(total.to_bytes(8, "big"))
+
+
+def kernel_source(address: str, port: int, nbytes: int, ready: Any) -> None:
+    """Accept one connection and send `nbytes` to it, then close."""
+    with socket.create_server((address, port)) as srv:
+        ready.send(True)
+        conn, _ = srv.accept()
+        with conn:
+            send_bytes(conn, nbytes)
+
+
+def kernel_echo(address: str, port: int, ready: Any) -> None:
+    """Echo server: one connection at a time, until killed."""
+    with socket.create_server((address, port), backlog=512) as srv:
+        ready.send(True)
+        while True:
+            conn, _ = srv.accept()
+            with conn:
+                while data := conn.recv(4096):
+                    conn.sendall(data)
+
+
+# ---- kernel clients -----------------------------------------------------------------------------
+
+
+def send_bytes(sock: socket.socket, nbytes: int) -> None:
+    block = memoryview(bytes(CHUNK))
+    left = nbytes
+    while left > 0:
+        n = min(left, CHUNK)
+        sock.sendall(block[:n])
+        left -= n
+
+
+def client_send(address: str, port: int, nbytes: int) -> float:
+    """Send nbytes to a sink; seconds from connect until the sink confirms the count."""
+    start = time.perf_counter()
+    with socket.create_connection((address, port)) as sock:
+        send_bytes(sock, nbytes)
+        sock.shutdown(socket.SHUT_WR)
+        reply = recv_exact(sock, 8)
+    elapsed = time.perf_counter() - start
+    if int.from_bytes(reply, "big") != nbytes:
+        raise RuntimeError(f"sink counted {int.from_bytes(reply, 'big')} bytes, sent {nbytes}")
+    return elapsed
+
+
+def client_receive(address: str, port: int, nbytes: int) -> float:
+    start = time.perf_counter()
+    total = 0
+    with socket.create_connection((address, port)) as sock:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := sock.recv_into(view):
+            total += n
+    elapsed = time.perf_counter() - start
+    if total != nbytes:
+        raise RuntimeError(f"received {total} bytes, expected {nbytes}")
+    return elapsed
+
+
+def recv_exact(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        more = sock.recv(n - len(data))
+        if not more:
+            raise ConnectionError("peer closed early")
+        data += more
+    return data
+
+
+def connection_rate(address: str, port: int, count: int) -> float:
+    """Connections per second: connect, 16-byte echo, close; one at a time."""
+    message = b"0123456789abcdef"
+    start = time.perf_counter()
+    for _ in range(count):
+        with socket.create_connection((address, port)) as sock:
+            sock.sendall(message)
+            if recv_exact(sock, 16) != message:
+                raise RuntimeError("echo mismatch")
+    return count / (time.perf_counter() - start)
+
+
+# ---- namespaces ---------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def veth_pair() -> Iterator[int]:
+    """In the current namespace: veth0 (client side) whose peer sits in a nested namespace."""
+    with tun.nested_netns() as peer_ns:
+        tun.create_veth("veth0", "veth1", peer_netns_fd=peer_ns)
+        tun.configure_link(tun.LinkConfig("veth0", VETH_CLIENT, 24))
+        with tun.netns_entered(peer_ns):
+            tun.configure_link(tun.LinkConfig("veth1", VETH_SERVER, 24))
+        yield peer_ns
+
+
+@contextlib.contextmanager
+def child(target: Callable[..., None], *args: Any, netns: int | None = None) -> Iterator[Any]:
+    """Fork `target(*args, ready)` (inside `netns` if given); wait until it says it is ready."""
+    parent_end, child_end = _fork.Pipe()
+    ctx = tun.netns_entered(netns) if netns is not None else contextlib.nullcontext()
+    with ctx:
+        proc = _fork.Process(target=target, args=(*args, child_end), daemon=True)
+        proc.start()
+    try:
+        if not parent_end.poll(20):
+            raise RuntimeError(f"{target.__name__} did not start")
+        parent_end.recv()
+        yield proc
+    finally:
+        proc.join(timeout=5)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+def mb_per_s(nbytes: int, seconds: float) -> float:
+    return nbytes / seconds / 1e6
+
+
+def report(label: str, value: float, unit: str, baseline: float | None = None) -> None:
+    ratio = f"   ({value / baseline:.3f} x kernel)" if baseline else ""
+    extra = f" = {value * 8 / 1000:.2f} Gbit/s" if unit == "MB/s" else ""
+    print(f"{label:<48} {value:>10.1f} {unit}{extra}{ratio}", flush=True)
+
+
+def kernel_baselines(nbytes: int, conns: int) -> tuple[float, float]:
+    with veth_pair() as peer:
+        with child(kernel_sink, VETH_SERVER, PORT_BULK, netns=peer):
+            bulk = mb_per_s(nbytes, client_send(VETH_SERVER, PORT_BULK, nbytes))
+        report("bulk kernel -> kernel (veth)", bulk, "MB/s")
+        with child(kernel_echo, VETH_SERVER, PORT_ECHO, netns=peer) as proc:
+            rate = connection_rate(VETH_SERVER, PORT_ECHO, conns)
+            proc.kill()
+        report("conn/s kernel client -> kernel server (veth)", rate, "conn/s")
+    return bulk, rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--megabytes", type=int, default=200, help="bulk transfer size (MB)")
+    parser.add_argument("--connections", type=int, default=2000, help="connections to time")
+    parser.add_argument("--mtu", type=int, default=65535, help="TUN MTU")
+    parser.add_argument("--kernel-only", action="store_true", help="only the kernel baselines")
+    args = parser.parse_args(argv)
+    reason = tun.tun_unavailable_reason()
+    if reason is not None:
+        print(f"bench_tun: {reason}", file=sys.stderr)
+        return 2
+    nbytes = args.megabytes * 1_000_000
+    with tun.private_netns():
+        bulk, rate = kernel_baselines(nbytes, args.connections)
+        if not args.kernel_only:
+            from synack.net import benchwire
+
+            benchwire.run(nbytes, args.connections, args.mtu, bulk, rate, report)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())

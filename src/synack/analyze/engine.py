@@ -1,0 +1,187 @@
+"""Run the tracker over a capture file: decode, (optionally) verify checksums, stream records out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+
+from synack.analyze.summary import ConnectionRecord, make_record
+from synack.analyze.tracker import Connection, PacketHook, Tracker
+from synack.capture.packet import CapturedPacket, Record, Truncation
+from synack.capture.reader import open_capture
+from synack.wire.errors import ParseError
+from synack.wire.fastpath import decode_tcp
+
+
+@dataclass(slots=True)
+class CaptureStats:
+    """What was read from a capture besides the connections."""
+
+    packets: int = 0
+    tcp_packets: int = 0
+    non_tcp: int = 0
+    malformed: int = 0
+    bad_checksums: int = 0
+    connections: int = 0
+    first_time: float | None = None
+    last_time: float | None = None
+    truncated: Truncation | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+def tcp_checksum_ok(data: bytes, tcp_off: int, tcp_len: int, src: bytes, dst: bytes) -> bool:
+    """RFC 9293 §3.1 checksum over the pseudo-header and the segment (True if not all captured).
+
+    The one's complement sum of 16-bit words is congruent to the big-endian integer of the bytes
+    modulo 0xFFFF, which lets the whole sum run at C speed.
+    """
+    end = tcp_off + tcp_len
+    if end > len(data):
+        return True
+    seg = data[tcp_off:end]
+    if tcp_len & 1:
+        seg += b"\0"
+    total = (
+        int.from_bytes(src, "big") + int.from_bytes(dst, "big") + 6 + tcp_len
+        + int.from_bytes(seg, "big")
+    )
+    return total % 0xFFFF == 0
+
+
+def ipv4_checksum_ok(data: bytes, start: int, end: int) -> bool:
+    """RFC 791 header checksum (True when the header is not all captured)."""
+    if start < 0 or end > len(data):
+        return True
+    return int.from_bytes(data[start:end], "big") % 0xFFFF == 0
+
+
+ProgressHook = Callable[[int], None]
+
+
+def run(
+    records: Iterable[Record], tracker: Tracker, stats: CaptureStats, *,
+    verify_checksums: bool = False, progress: ProgressHook | None = None,
+) -> None:
+    """Feed capture records to `tracker`, counting what is not TCP in `stats`."""
+    segment = tracker.segment
+    n = 0
+    tcp = 0
+    non_tcp = 0
+    malformed = 0
+    bad_ip = 0
+    first: float | None = None
+    now = 0.0
+    for ts_ns, link_type, data, _orig_len, _iface in records:
+        n += 1
+        if progress is not None and not n & 0xFFFF:
+            progress(n)
+        try:
+            t = decode_tcp(link_type, data)
+        except ParseError:
+            malformed += 1
+            continue
+        if t is None:
+            non_tcp += 1
+            continue
+        tcp += 1
+        version, src, dst, sport, dport, seq, ack, flags, win, hl, plen, ip_len, toff = t
+        now = ts_ns / 1e9
+        if first is None:
+            first = now
+        ok = True
+        if verify_checksums:
+            if version == 4 and not ipv4_checksum_ok(data, toff - (ip_len - hl - plen), toff):
+                # Zeek discards a packet whose IPv4 header checksum is wrong before TCP sees it.
+                bad_ip += 1
+                continue
+            ok = tcp_checksum_ok(data, toff, hl + plen, src, dst)
+        segment(now, version, src, dst, sport, dport, seq, ack, flags, win, plen, ok)
+    stats.packets += n
+    stats.tcp_packets += tcp
+    stats.non_tcp += non_tcp
+    stats.malformed += malformed
+    stats.bad_checksums += bad_ip
+    if first is not None:
+        if stats.first_time is None:
+            stats.first_time = first
+        stats.last_time = now
+    if progress is not None:
+        progress(n)
+
+
+def analyze_file(
+    path: str | os.PathLike[str], on_record: Callable[[ConnectionRecord, Connection], None], *,
+    verify_checksums: bool = False, keep_packets: int = 0, keep_connections: int = 0,
+    on_packet: PacketHook | None = None, progress: ProgressHook | None = None,
+) -> CaptureStats:
+    """Analyze a pcap/pcapng file, calling `on_record` for each connection as it finishes.
+
+    Raises ParseError if the file is not a capture at all; a damaged file is analysed up to the
+    damage and `stats.truncated` says where it stopped.
+    """
+    stats = CaptureStats()
+    end = [0.0]
+
+    def sink(conn: Connection) -> None:
+        stats.connections += 1
+        on_record(make_record(conn, end[0]), conn)
+
+    tracker = Tracker(
+        sink, keep_packets=keep_packets, keep_connections=keep_connections, on_packet=on_packet
+    )
+    with open_capture(path) as reader:
+        try:
+            run(reader.iter_records(), tracker, stats, verify_checksums=verify_checksums,
+                progress=progress)
+        finally:
+            stats.truncated = reader.truncated
+    end[0] = stats.last_time or 0.0
+    tracker.finish_all()
+    stats.bad_checksums += tracker.bad_checksums
+    return stats
+
+
+def analyze_records(
+    records: Iterable[Record], *, verify_checksums: bool = False,
+) -> list[ConnectionRecord]:
+    """All connection records of in-memory capture records, in order of finishing."""
+    out: list[ConnectionRecord] = []
+    stats = CaptureStats()
+    tracker = Tracker(lambda conn: out.append(make_record(conn, stats.last_time or 0.0)))
+    run(records, tracker, stats, verify_checksums=verify_checksums)
+    tracker.finish_all()
+    return out
+
+
+def states_after_each(
+    packets: Iterable[CapturedPacket],
+) -> Iterator[tuple[str, str] | None]:
+    """For each packet in order: (sender's state, receiver's state) after it, None if not TCP.
+
+    States are the inferred RFC 9293 states (`State.value`, or "UNKNOWN" for an endpoint not yet
+    seen); this is what `synack trace --states` prints next to each line.
+    """
+    result: list[tuple[str, str] | None] = [None]
+
+    def hook(conn: Connection, sender: object, bits: int, now: float, flags: int, seq: int,
+             ack: int, plen: int) -> None:
+        s = conn.orig if sender is conn.orig else conn.resp
+        r = s.peer
+        result[0] = (
+            s.st.value if s.st is not None else "UNKNOWN",
+            r.st.value if r.st is not None else "UNKNOWN",
+        )
+
+    tracker = Tracker(lambda conn: None, on_packet=hook)
+    for pkt in packets:
+        result[0] = None
+        try:
+            t = decode_tcp(pkt.link_type, pkt.data)
+        except ParseError:
+            t = None
+        if t is not None:
+            version, src, dst, sport, dport, seq, ack, flags, win, _hl, plen, _il, _off = t
+            tracker.segment(pkt.timestamp_ns / 1e9, version, src, dst, sport, dport, seq, ack,
+                            flags, win, plen)
+        yield result[0]

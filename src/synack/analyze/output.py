@@ -1,0 +1,193 @@
+"""Writers for connection records: JSON lines, CSV, a rich table with an outcome summary, timelines."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from synack.analyze.flags import bit_names
+from synack.analyze.summary import COUNTERS, ConnectionRecord
+from synack.analyze.tracker import PacketRow
+
+FIELDS: tuple[str, ...] = tuple(ConnectionRecord.__slots__)  # type: ignore[attr-defined]
+
+_FLAG_CHARS = ((0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x20, "U"), (0x40, "E"),
+               (0x80, "W"))
+
+
+def tcp_flags_text(flags: int) -> str:
+    """tcpdump's flag letters: S F R P U E W, '.' for ACK (e.g. "S.", "P.", "F.")."""
+    text = "".join(c for bit, c in _FLAG_CHARS if flags & bit)
+    if flags & 0x10:
+        text += "."
+    return text or "none"
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6) if math.isfinite(value) else None
+    return value
+
+
+def record_json(rec: ConnectionRecord, timeline: list[dict[str, Any]] | None = None) -> str:
+    data = {k: _jsonable(v) for k, v in rec.as_dict().items()}
+    if timeline is not None:
+        data["timeline"] = timeline
+    return json.dumps(data, separators=(",", ":"))
+
+
+def timeline_dicts(rows: Iterable[PacketRow], start: float) -> list[dict[str, Any]]:
+    out = []
+    for now, from_orig, flags, seq, ack, plen, win, bits, ost, rst in rows:
+        out.append({
+            "t": round(now - start, 6),
+            "dir": ">" if from_orig else "<",
+            "flags": tcp_flags_text(flags),
+            "seq": seq,
+            "ack": ack,
+            "len": plen,
+            "win": win,
+            "analysis": bit_names(bits),
+            "orig_state": ost.value if ost is not None else "UNKNOWN",
+            "resp_state": rst.value if rst is not None else "UNKNOWN",
+        })
+    return out
+
+
+class CsvOutput:
+    def __init__(self, file: IO[str]) -> None:
+        self.writer = csv.writer(file, lineterminator="\n")
+        self.writer.writerow(FIELDS)
+
+    def write(self, rec: ConnectionRecord) -> None:
+        row = []
+        for name in FIELDS:
+            v = getattr(rec, name)
+            if v is None:
+                row.append("-")
+            elif isinstance(v, float):
+                row.append(f"{v:.6f}")
+            elif isinstance(v, bool):
+                row.append("T" if v else "F")
+            else:
+                row.append(str(v))
+        self.writer.writerow(row)
+
+
+def _fmt_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+
+
+def _anomalies(rec: ConnectionRecord) -> str:
+    short = {
+        "retransmissions": "rexmit", "fast_retransmissions": "fast-rexmit",
+        "spurious_retransmissions": "spurious", "out_of_order": "ooo",
+        "duplicate_acks": "dup-ack", "lost_segments": "lost", "acked_unseen": "acked-unseen",
+        "zero_windows": "zero-win", "zero_window_probes": "zwp",
+        "window_updates": "win-upd", "keep_alives": "keep-alive",
+    }
+    parts = [f"{short[name]} {getattr(rec, name)}" for name, _ in COUNTERS if getattr(rec, name)]
+    return ", ".join(parts)
+
+
+class TableOutput:
+    """Collects rows for a rich table (up to `limit`) and tallies outcomes of every connection."""
+
+    def __init__(self, limit: int = 1000) -> None:
+        self.limit = limit
+        self.rows: list[ConnectionRecord] = []
+        self.total = 0
+        self.handshakes: Counter[str] = Counter()
+        self.closes: Counter[str] = Counter()
+        self.states: Counter[str] = Counter()
+        self.anomalies: Counter[str] = Counter()
+
+    def write(self, rec: ConnectionRecord) -> None:
+        self.total += 1
+        if len(self.rows) < self.limit:
+            self.rows.append(rec)
+        self.handshakes[rec.handshake] += 1
+        self.closes[rec.close] += 1
+        self.states[rec.conn_state] += 1
+        for name, _ in COUNTERS:
+            self.anomalies[name] += getattr(rec, name)
+
+    def render(self, console: Console) -> None:
+        table = Table(title=f"TCP connections ({self.total})", show_lines=False, expand=False)
+        for col, just in (
+            ("uid", "left"), ("originator → responder", "left"), ("start (UTC)", "left"),
+            ("dur s", "right"), ("pkts o/r", "right"), ("bytes o/r", "right"),
+            ("handshake", "left"), ("rtt ms", "right"), ("close", "left"),
+            ("final states o / r", "left"), ("zeek", "left"), ("history", "left"),
+            ("anomalies", "left"),
+        ):
+            table.add_column(col, justify=just)  # type: ignore[arg-type]
+        for r in sorted(self.rows, key=lambda rec: rec.ts):
+            dur = f"{r.duration:.3f}" if r.duration is not None else "-"
+            rtt = f"{r.handshake_rtt * 1000:.2f}" if r.handshake_rtt is not None else "-"
+            close = r.close + (f" ({r.reset_state})" if r.reset_state else "")
+            table.add_row(
+                r.uid,
+                f"{_host(r.orig_h, r.orig_p)} → {_host(r.resp_h, r.resp_p)}"
+                + (" *" if r.direction_inferred else ""),
+                _fmt_time(r.ts),
+                dur,
+                f"{r.orig_pkts}/{r.resp_pkts}",
+                f"{r.orig_payload_bytes}/{r.resp_payload_bytes}",
+                r.handshake + (f" +{r.syn_retransmissions} SYN" if r.syn_retransmissions else ""),
+                rtt,
+                close,
+                f"{r.orig_state} / {r.resp_state}",
+                r.conn_state,
+                r.history,
+                _anomalies(r),
+            )
+        console.print(table)
+        if self.total > len(self.rows):
+            console.print(f"... {self.total - len(self.rows)} more connections not shown "
+                          "(use --json or --csv for all)")
+        if any(r.direction_inferred for r in self.rows):
+            console.print("* start not captured or direction inferred from the port numbers")
+        self.render_summary(console)
+
+    def render_summary(self, console: Console) -> None:
+        def line(title: str, counts: Counter[str]) -> None:
+            parts = ", ".join(f"{k} {v}" for k, v in counts.most_common())
+            console.print(f"[bold]{title}:[/bold] {parts or '-'}")
+
+        line("Handshakes", self.handshakes)
+        line("Closes", self.closes)
+        line("Zeek conn_state", self.states)
+        line("Analysis flags", Counter({k: v for k, v in self.anomalies.items() if v}))
+
+
+def _host(addr: str, port: int) -> str:
+    return f"[{addr}]:{port}" if ":" in addr else f"{addr}:{port}"
+
+
+def timeline_lines(rec: ConnectionRecord, rows: Iterable[PacketRow]) -> list[str]:
+    """One line per kept packet: time, direction, flags, relative seq/ack, states after it."""
+    lines = [f"{rec.uid} {_host(rec.orig_h, rec.orig_p)} → {_host(rec.resp_h, rec.resp_p)}"]
+    bases: dict[bool, int] = {}
+    for d in timeline_dicts(rows, rec.ts):
+        from_orig = d["dir"] == ">"
+        if from_orig not in bases:
+            bases[from_orig] = d["seq"]
+        rseq = (d["seq"] - bases[from_orig]) & 0xFFFFFFFF
+        other = bases.get(not from_orig)
+        rack = (d["ack"] - other) & 0xFFFFFFFF if other is not None else d["ack"]
+        flags = ",".join(d["analysis"])
+        lines.append(
+            f"  {d['t']:10.6f} {'o>r' if from_orig else 'o<r'} {d['flags']:<4} seq {rseq:<10} "
+            f"ack {rack:<10} len {d['len']:<5} {d['orig_state']:>12} | {d['resp_state']:<12}"
+            + (f" [{flags}]" if flags else "")
+        )
+    return lines

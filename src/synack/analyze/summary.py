@@ -1,0 +1,183 @@
+"""The per-connection record: what the observer reports for one finished connection."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from typing import Any
+
+from synack.analyze import flags as wsflags
+from synack.analyze import rfc
+from synack.analyze import zeek as z
+from synack.analyze.tracker import Connection, Side
+from synack.tcp.state import State
+
+# Analysis counters reported per connection: (record field, Wireshark field).
+COUNTERS: tuple[tuple[str, str], ...] = (
+    ("retransmissions", "retransmission"),
+    ("fast_retransmissions", "fast_retransmission"),
+    ("spurious_retransmissions", "spurious_retransmission"),
+    ("out_of_order", "out_of_order"),
+    ("duplicate_acks", "duplicate_ack"),
+    ("lost_segments", "lost_segment"),
+    ("acked_unseen", "ack_lost_segment"),
+    ("zero_windows", "zero_window"),
+    ("zero_window_probes", "zero_window_probe"),
+    ("window_updates", "window_update"),
+    ("keep_alives", "keep_alive"),
+)
+
+
+@dataclass(slots=True)
+class ConnectionRecord:
+    """One connection as reported (`--json` writes these fields, in this order)."""
+
+    uid: str
+    ts: float
+    orig_h: str
+    orig_p: int
+    resp_h: str
+    resp_p: int
+    ip_version: int
+    duration: float | None
+    orig_pkts: int
+    resp_pkts: int
+    orig_bytes: int | None
+    resp_bytes: int | None
+    conn_state: str
+    history: str
+    orig_payload_bytes: int
+    resp_payload_bytes: int
+    last_seen: float
+    direction_inferred: bool
+    start_missing: bool
+    handshake: str
+    syn_retransmissions: int
+    handshake_rtt: float | None
+    close: str
+    reset_by: str | None
+    reset_state: str | None
+    orig_state: str
+    resp_state: str
+    retransmissions: int
+    fast_retransmissions: int
+    spurious_retransmissions: int
+    out_of_order: int
+    duplicate_acks: int
+    lost_segments: int
+    acked_unseen: int
+    zero_windows: int
+    zero_window_probes: int
+    window_updates: int
+    keep_alives: int
+    bad_checksums: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+
+
+def _addr(raw: bytes) -> str:
+    return str(ipaddress.ip_address(raw))
+
+
+def _state_name(s: Side) -> str:
+    return s.st.value if s.st is not None else "UNKNOWN"
+
+
+def handshake_outcome(conn: Connection) -> str:
+    o, r = conn.orig, conn.resp
+    if conn.simultaneous_open:
+        return "simultaneous_open"
+    syn_by = o if o.syns else (r if r.syns else None)
+    if syn_by is None:
+        return "not_captured"
+    other = syn_by.peer
+    if not other.synacks:
+        if conn.rst_by is other and conn.rst_sender_state in (None, State.LISTEN, State.CLOSED):
+            return "refused"
+        if conn.rst_by is syn_by:
+            return "aborted"
+        if other.pkts:
+            return "not_captured"
+        return "unanswered"
+    if conn.handshake_ack == "ack":
+        return "completed"
+    if conn.handshake_ack == "data":
+        return "completed_by_data"
+    if conn.rst_by is not None:
+        return "reset"
+    return "incomplete"
+
+
+def close_outcome(conn: Connection) -> str:
+    o, r = conn.orig, conn.resp
+    if conn.rst_by is not None:
+        return "reset_by_orig" if conn.rst_by is o else "reset_by_resp"
+    fins = (o.fin_seq >= 0) + (r.fin_seq >= 0)
+    if fins == 2:
+        if conn.simultaneous_close:
+            return "simultaneous"
+        if conn.fin_piggybacked:
+            return "three_segment"
+        return "four_way"
+    if fins == 1:
+        closer = conn.first_fin_by
+        other = closer.peer if closer is not None else r
+        if other.st is rfc.CLOSE_WAIT and not other.data_after_peer_fin:
+            return "close_wait"
+        return "half_closed"
+    established = {State.ESTABLISHED}
+    if o.st in established or r.st in established:
+        return "open"
+    return "none"
+
+
+def make_record(conn: Connection, end_time: float) -> ConnectionRecord:
+    o, r = conn.orig, conn.resp
+    rfc.expire_time_wait(o, end_time)
+    rfc.expire_time_wait(r, end_time)
+    history = conn.history_str
+    duration = conn.last_time - conn.start
+    osize, rsize = o.zeek_size(), r.zeek_size()
+    state = z.conn_state(o.zs, r.zs, osize, rsize, history)
+    counts = conn.counts or [0] * 13
+    values: dict[str, int] = {}
+    for name, field in COUNTERS:
+        mask = wsflags.FIELD_BITS[field]
+        values[name] = sum(counts[b] for b in range(13) if mask >> b & 1)
+    src, dst, sport, dport = o.key
+    rst_state: str | None = None
+    if conn.rst_by is not None and conn.rst_receiver_state is not None:
+        rst_state = conn.rst_receiver_state.value
+    syn_by = o if o.syns else r
+    return ConnectionRecord(
+        uid=f"C{conn.number}",
+        ts=conn.start,
+        orig_h=_addr(src),
+        orig_p=sport,
+        resp_h=_addr(dst),
+        resp_p=dport,
+        ip_version=conn.version,
+        duration=duration if duration > 0 else None,
+        orig_pkts=o.zpkts,
+        resp_pkts=r.zpkts,
+        orig_bytes=osize if duration > 0 else None,
+        resp_bytes=rsize if duration > 0 else None,
+        conn_state=state,
+        history=history,
+        orig_payload_bytes=o.bytes,
+        resp_payload_bytes=r.bytes,
+        last_seen=conn.last_seen,
+        direction_inferred=conn.flipped or conn.start_missing,
+        start_missing=conn.start_missing,
+        handshake=handshake_outcome(conn),
+        syn_retransmissions=max(syn_by.syns - 1, 0),
+        handshake_rtt=conn.ws.first_rtt or None,
+        close=close_outcome(conn),
+        reset_by=None if conn.rst_by is None else ("orig" if conn.rst_by is o else "resp"),
+        reset_state=rst_state,
+        orig_state=_state_name(o),
+        resp_state=_state_name(r),
+        bad_checksums=o.chk_cnt + r.chk_cnt,
+        **values,
+    )

@@ -1,0 +1,628 @@
+"""Connection reconstruction: one pass over TCP segments, memory bounded by live connections.
+
+A connection is a 4-tuple plus an incarnation, delimited as Zeek delimits them: a new SYN with a
+new initial sequence number starts a new connection, and a connection ends when Zeek's timers
+would remove it (closed for 5 s, an unanswered SYN after 5 s, idle for 5 min...). For every
+segment the tracker updates, in one step,
+
+- Zeek's endpoint states, `history` and sizes (`synack.analyze.zeek`),
+- Wireshark's analysis flags (`synack.analyze.flags`),
+- the RFC 9293 state each endpoint must be in (`synack.analyze.rfc`).
+
+Finished connections are handed to a sink callback and forgotten.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+from synack.analyze import flags as wsflags
+from synack.analyze import rfc
+from synack.analyze import zeek as z
+from synack.analyze.flags import WsDir, WsStream
+from synack.tcp.state import State
+
+_M: Final = 0xFFFFFFFF
+_HALF: Final = 1 << 31
+_INF: Final = float("inf")
+_FIN: Final = 0x01
+_SYN: Final = 0x02
+_RST: Final = 0x04
+_ACK: Final = 0x10
+
+RECENT_STREAMS: Final = 4096
+
+Key = tuple[bytes, bytes, int, int]
+PacketRow = tuple[float, bool, int, int, int, int, int, int, "State | None", "State | None"]
+"""(time, from originator, TCP flags, seq, ack, payload length, window, analysis bits,
+originator state, responder state) — one kept packet, for ladder diagrams and timelines."""
+
+
+def _diff(a: int, b: int) -> int:
+    return ((a - b + _HALF) & _M) - _HALF
+
+
+class Side:
+    """One endpoint (one direction of sending) of a connection."""
+
+    __slots__ = (
+        # what is counted
+        "bytes", "conn", "is_orig", "key", "payload_pkts", "peer", "pkts", "zpkts",
+        # Zeek's endpoint
+        "ack_seq", "chk_cnt", "chk_thresh", "did_close", "fin_cnt", "h_fin", "h_rst", "h_syn",
+        "last_seq", "rst_cnt", "rxmt_cnt", "rxmt_thresh", "start_seq", "win0_cnt", "win0_thresh",
+        "zprev", "zs",
+        # Wireshark's direction
+        "ws",
+        # the RFC view
+        "data_after_peer_fin", "fin_at", "fin_seq", "iss", "passive", "rsts", "st", "synacks",
+        "syns", "time_wait_at",
+    )
+
+    def __init__(self, conn: Connection, is_orig: bool) -> None:
+        self.conn = conn
+        self.is_orig = is_orig
+        self.key: Key = (b"", b"", 0, 0)
+        self.pkts = 0
+        self.zpkts = 0
+        self.bytes = 0
+        self.payload_pkts = 0
+        self.zs = z.INACTIVE
+        self.zprev = z.INACTIVE
+        self.start_seq = 0
+        self.last_seq = 0
+        self.ack_seq = 0
+        self.fin_cnt = 0
+        self.rst_cnt = 0
+        self.did_close = False
+        self.h_syn = 0
+        self.h_fin = 0
+        self.h_rst = 0
+        self.rxmt_cnt = 0
+        self.rxmt_thresh = 1
+        self.win0_cnt = 0
+        self.win0_thresh = 1
+        self.chk_cnt = 0
+        self.chk_thresh = 1
+        self.ws = WsDir()
+        self.st: State | None = None
+        self.iss = -1
+        self.fin_seq = -1
+        self.fin_at = 0.0
+        self.time_wait_at = 0.0
+        self.syns = 0
+        self.synacks = 0
+        self.rsts = 0
+        self.passive = False
+        self.data_after_peer_fin = False
+
+    def set_zstate(self, new: int) -> None:
+        if new != self.zs:
+            conn = self.conn
+            if new not in (z.INACTIVE, z.SYN_SENT, z.SYN_ACK_SENT) and (
+                self.zs in (z.INACTIVE, z.SYN_SENT, z.SYN_ACK_SENT)
+                and self.peer.zs in (z.INACTIVE, z.SYN_SENT, z.SYN_ACK_SENT)
+            ):
+                conn.inactivity = z.INACTIVITY_TIMEOUT
+            self.zprev = self.zs
+            self.zs = new
+
+    def zeek_size(self) -> int:
+        """Zeek's payload size for this endpoint, from sequence numbers (TCP_Endpoint::Size)."""
+        if (
+            self.zprev == z.SYN_SENT and self.zs == z.RESET and self.peer.zs == z.INACTIVE
+            and _diff(self.ack_seq, self.start_seq) > 0
+        ):
+            return 0
+        last = _diff(self.last_seq, self.start_seq)
+        acked = _diff(self.ack_seq, self.start_seq)
+        size = last if last > acked else acked
+        if size < 0:
+            size &= _M
+        if size:
+            size -= 1
+        if self.fin_cnt and size:
+            size -= 1
+        return size
+
+
+class Connection:
+    """One incarnation of a 4-tuple; `orig` and `resp` follow Zeek's choice of originator."""
+
+    __slots__ = (
+        "attempt_at", "closed_at", "count_bits", "counts", "delete_at", "expire_origins", "fin_piggybacked", "first_fin_by",
+        "first_seen", "flipped", "handshake_ack", "hard_deadline", "hist_seen", "history",
+        "inactivity", "is_partial", "last_seen", "last_time", "live", "number", "orig",
+        "packets", "partial_close_at", "reset_at", "resp", "rst_by", "rst_receiver_state",
+        "rst_sender_state", "simultaneous_close", "simultaneous_open", "start", "start_missing",
+        "version", "ws",
+    )
+
+    def __init__(self, number: int, now: float, version: int) -> None:
+        self.number = number
+        self.version = version
+        self.start = now
+        self.last_time = now
+        self.last_seen = now
+        self.orig = Side(self, True)
+        self.resp = Side(self, False)
+        self.orig.peer = self.resp
+        self.resp.peer = self.orig
+        self.history: list[str] = []
+        self.hist_seen = 0
+        self.is_partial = False
+        self.first_seen = 0
+        self.flipped = False
+        self.live = True
+        # Zeek's timers (absolute capture times; inf when not armed)
+        self.attempt_at = _INF
+        self.delete_at = _INF
+        self.reset_at = _INF
+        self.partial_close_at = _INF
+        self.hard_deadline = _INF
+        self.expire_origins: list[float] = [now + z.SYN_TIMEOUT]
+        self.inactivity = z.HANDSHAKE_INACTIVITY_TIMEOUT
+        self.closed_at = _INF
+        self.ws = WsStream()
+        self.count_bits = 0
+        self.counts: list[int] | None = None
+        self.packets: list[PacketRow] | None = None
+        # RFC view
+        self.rst_by: Side | None = None
+        self.rst_sender_state: State | None = None
+        self.rst_receiver_state: State | None = None
+        self.first_fin_by: Side | None = None
+        self.handshake_ack: str | None = None
+        self.simultaneous_open = False
+        self.simultaneous_close = False
+        self.fin_piggybacked = False
+        self.start_missing = False
+
+    # Zeek's history ------------------------------------------------------------------------
+
+    def check_history(self, mask: int, code: str, is_orig: bool) -> bool:
+        """Record `code` the first time its bit is seen; True if it had been seen before."""
+        if not is_orig:
+            mask <<= 16
+            code = code.lower()
+        if self.hist_seen & mask:
+            return True
+        self.hist_seen |= mask
+        self.history.append(code)
+        return False
+
+    def add_history(self, code: str, is_orig: bool) -> None:
+        self.history.append(code if is_orig else code.lower())
+
+    def flip(self) -> None:
+        """Swap originator and responder (Zeek's Connection::FlipRoles), noted as '^'."""
+        o, r = self.orig, self.resp
+        self.orig, self.resp = r, o
+        o.is_orig = False
+        r.is_orig = True
+        self.hist_seen = ((self.hist_seen & 0xFFFF) << 16) | (self.hist_seen >> 16)
+        self.history.append("^")
+        fs = self.first_seen
+        self.first_seen = (2 if fs & 1 else 0) | (1 if fs & 2 else 0)
+        self.is_partial = False
+        self.flipped = not self.flipped
+
+    @property
+    def history_str(self) -> str:
+        return "".join(self.history)
+
+    def scaled(self, side: Side, code: str, which: str) -> None:
+        """Zeek's ScaledHistoryEntry: the letter again at 1, 10, 100... occurrences."""
+        cnt = getattr(side, which + "_cnt") + 1
+        setattr(side, which + "_cnt", cnt)
+        thresh = getattr(side, which + "_thresh")
+        if cnt == thresh:
+            self.history.append(code if side.is_orig else code.lower())
+            setattr(side, which + "_thresh", thresh * 10)
+
+    # Zeek's timers ---------------------------------------------------------------------------
+
+    def expired(self, t: float) -> bool:
+        """Whether one of Zeek's timers removed this connection by capture time `t`."""
+        if t >= self.delete_at or t >= self.reset_at:
+            return True
+        idle = t - self.last_time
+        if idle >= self.inactivity:
+            return True
+        o, r = self.orig, self.resp
+        if t >= self.attempt_at:
+            self.attempt_at = _INF
+            if o.zs in (z.SYN_SENT, z.SYN_ACK_SENT) and r.zs == z.INACTIVE:
+                return True
+        if t >= self.partial_close_at:
+            self.partial_close_at = _INF
+            if (
+                o.zs != z.INACTIVE and r.zs != z.INACTIVE and not (o.did_close and r.did_close)
+                and o.zs != z.RESET and r.zs != z.RESET
+            ):
+                return True
+        if idle > z.CONNECTION_LINGER and self.expire_origins:
+            closing = (o.did_close or r.did_close) and (
+                (o.did_close and r.did_close) or z.RESET in (o.zs, r.zs)
+                or z.INACTIVE in (o.zs, r.zs)
+            )
+            if closing or (o.zs == z.INACTIVE and r.zs == z.INACTIVE):
+                limit = self.last_time + z.CONNECTION_LINGER
+                for origin in self.expire_origins:
+                    if t < origin:
+                        continue
+                    fire = origin + z.SESSION_TIMER * int((t - origin) // z.SESSION_TIMER)
+                    if fire > limit:
+                        return True
+        return False
+
+
+Sink = Callable[[Connection], None]
+PacketHook = Callable[[Connection, Side, int, float, int, int, int, int], None]
+
+
+class Tracker:
+    """Feeds TCP segments into connections; finished connections go to `sink`.
+
+    `verify_checksums`: drop segments whose TCP checksum is wrong from Zeek's and the RFC view
+    (as Zeek does without -C; they are still counted and still analysed as Wireshark does).
+    `keep_packets`: keep up to this many packet rows per connection (for diagrams).
+    `on_packet(conn, sender, bits, now, flags, seq, ack, plen)` is called after each segment.
+    """
+
+    def __init__(
+        self, sink: Sink, *, keep_packets: int = 0, keep_connections: int = 0,
+        on_packet: PacketHook | None = None,
+    ) -> None:
+        self.sink = sink
+        self.table: dict[Key, Side] = {}
+        self.count = 0
+        self.packets = 0
+        self.bad_checksums = 0
+        self.keep_packets = keep_packets
+        self.keep_connections = keep_connections
+        self.on_packet = on_packet
+        self.now = 0.0
+        self.next_sweep = 0.0
+        self._ws_recent: dict[Key, tuple[WsStream, WsDir, WsDir]] = {}
+
+    # ------------------------------------------------------------------------------------------
+
+    def segment(
+        self, now: float, version: int, src: bytes, dst: bytes, sport: int, dport: int, seq: int,
+        ack: int, flags: int, window: int, plen: int, checksum_ok: bool = True,
+    ) -> None:
+        """Process one TCP segment (fields as decoded from the wire)."""
+        self.packets += 1
+        if now > self.now:
+            self.now = now
+            if now >= self.next_sweep:
+                self.sweep(now)
+        key = (src, dst, sport, dport)
+        side = self.table.get(key)
+        if side is not None:
+            conn = side.conn
+            if (now >= conn.hard_deadline or now - conn.last_time >= z.PARTIAL_CLOSE_DELAY) and (
+                conn.expired(now)
+            ):
+                self._finish(conn, key)
+                side = None
+            elif flags & _SYN and self._is_reuse(conn, seq, flags):
+                self._finish(conn, key)
+                side = None
+        if side is None:
+            side = self._new_connection(key, now, version, seq, flags)
+        conn = side.conn
+        conn.last_seen = now
+        peer = side.peer
+        ws_fwd = side.ws
+        ws_stream = conn.ws
+        if flags & _SYN and wsflags.starts_new_stream(ws_fwd, ws_stream, seq, flags):
+            conn.ws = ws_stream = WsStream()
+            side.ws = ws_fwd = ws_stream.a
+            peer.ws = ws_stream.b
+        bits = wsflags.analyze(
+            ws_stream, ws_fwd, peer.ws, now, seq, ack, flags, window,
+            plen if not flags & _RST else 0,
+        )
+        side.pkts += 1
+        if plen:
+            side.bytes += plen
+            side.payload_pkts += 1
+        if bits:
+            _count(conn, bits)
+        if checksum_ok:
+            side.zpkts += 1
+            self._zeek(conn, side, peer, flags, seq, ack, plen, window, now)
+            rfc.advance(side, peer, flags, seq, ack, plen, now)
+        else:
+            self.bad_checksums += 1
+            conn.scaled(side, "C", "chk")
+        rows = conn.packets
+        if rows is not None and len(rows) < self.keep_packets:
+            o = conn.orig
+            rows.append((now, side is o, flags, seq, ack, plen, window, bits, o.st, conn.resp.st))
+        if self.on_packet is not None:
+            self.on_packet(conn, side, bits, now, flags, seq, ack, plen)
+
+    # ------------------------------------------------------------------------------------------
+
+    def _new_connection(self, key: Key, now: float, version: int, seq: int, flags: int) -> Side:
+        self.count += 1
+        conn = Connection(self.count, now, version)
+        src, dst, sport, dport = key
+        rkey = (dst, src, dport, sport)
+        a, b = conn.orig, conn.resp
+        a.key = key
+        b.key = rkey
+        self.table[key] = a
+        self.table[rkey] = b
+        recent = self._ws_recent.pop(key, None)
+        if recent is not None:
+            conn.ws, a.ws, b.ws = recent
+        else:
+            recent = self._ws_recent.pop(rkey, None)
+            if recent is not None:
+                conn.ws, b.ws, a.ws = recent
+        if self.keep_packets and (not self.keep_connections or self.count <= self.keep_connections):
+            conn.packets = []
+        # Zeek's WantConnection: a first packet that is not a plain SYN may be turned around when
+        # its source port looks like a server's (IPBasedAnalyzer / TCPAnalyzer::WantConnection).
+        if not flags & _SYN or flags & _ACK:
+            likely = z.LIKELY_SERVER_PORTS
+            if sport in likely:
+                if dport in likely:
+                    flip = not flags & _SYN and sport < dport
+                else:
+                    flip = True
+                if flip:
+                    conn.flip()
+        return a
+
+    def _is_reuse(self, conn: Connection, seq: int, flags: int) -> bool:
+        """Zeek's TCPSessionAdapter::IsReuse for a SYN on a known 4-tuple."""
+        o, r = conn.orig, conn.resp
+        conn_orig = o
+        if flags & _ACK:
+            if o.zs != z.INACTIVE:
+                return False
+            conn_orig = r
+        if not (o.did_close or r.did_close):
+            if seq == conn_orig.start_seq:
+                return False
+            if (
+                not flags & _ACK and conn_orig.zs == z.SYN_ACK_SENT and r.zs == z.INACTIVE
+                and seq == r.start_seq
+            ):
+                return False
+        return True
+
+    def _finish(self, conn: Connection, key: Key | None = None) -> None:
+        """End a connection: forget it and hand it to the sink."""
+        if not conn.live:
+            return
+        conn.live = False
+        table = self.table
+        o, r = conn.orig, conn.resp
+        for side in (o, r):
+            if table.get(side.key) is side:
+                del table[side.key]
+        # Wireshark's stream outlives Zeek's record: a later packet of the same 4-tuple that does
+        # not start a new stream continues its analysis (kept for the most recent connections).
+        recent = self._ws_recent
+        recent[o.key] = (conn.ws, o.ws, r.ws)
+        if len(recent) > RECENT_STREAMS:
+            del recent[next(iter(recent))]
+        self.sink(conn)
+
+    def sweep(self, now: float) -> None:
+        """Finish every connection Zeek's timers have removed by `now`."""
+        self.next_sweep = now + 1.0
+        done = [s.conn for s in self.table.values() if s.is_orig and s.conn.expired(now)]
+        for conn in done:
+            self._finish(conn)
+
+    def finish_all(self) -> None:
+        """End of capture: finish the connections still open, oldest first."""
+        conns = sorted({id(s.conn): s.conn for s in self.table.values()}.values(),
+                       key=lambda c: c.number)
+        for conn in conns:
+            self._finish(conn)
+
+    # Zeek's per-packet processing (TCPAnalyzer::DeliverPacket) -------------------------------
+
+    def _zeek(
+        self, conn: Connection, ep: Side, peer: Side, flags: int, seq: int, ack: int, plen: int,
+        window: int, now: float,
+    ) -> None:
+        is_orig = ep.is_orig
+        syn = flags & _SYN
+        fin = flags & _FIN
+        rst = flags & _RST
+        ackf = flags & _ACK
+        # SetPartialStatus
+        if is_orig:
+            if not conn.first_seen & 1:
+                conn.is_partial = not syn or bool(ackf)
+        elif not conn.first_seen & 2 and not conn.is_partial:
+            conn.is_partial = not syn
+        seg_len = plen + (1 if syn else 0) + (1 if fin else 0)
+        if rst:
+            seg_len -= plen
+        end = (seq + seg_len) & _M
+        # init_endpoint
+        zs = ep.zs
+        if zs == z.INACTIVE:
+            if syn:
+                ep.start_seq = ep.ack_seq = seq
+                ep.last_seq = end
+            else:
+                ep.start_seq = ep.ack_seq = (seq - 1) & _M
+                ep.last_seq = seq
+        elif (
+            (zs in (z.SYN_SENT, z.SYN_ACK_SENT) and syn and seq != ep.start_seq)
+            or (zs in (z.ESTABLISHED, z.PARTIAL) and syn)
+            or (zs == z.RESET and syn and ep.zprev == z.INACTIVE)
+        ):
+            ep.start_seq = ep.ack_seq = seq
+            ep.last_seq = end
+        rel_seq = _diff(seq, ep.start_seq)
+        # update_history
+        nbits = (1 if syn else 0) + (1 if fin else 0) + (1 if rst else 0)
+        if nbits > 1:
+            if fin and rst:
+                conn.check_history(z.HIST_FIN_RST, "I", is_orig)
+            else:
+                conn.check_history(z.HIST_MULTI_FLAG, "Q", is_orig)
+        elif nbits == 1:
+            if syn:
+                code = "H" if ackf else "S"
+                if conn.check_history(z.HIST_SYN, code, is_orig) and rel_seq != ep.h_syn:
+                    conn.add_history(code, is_orig)
+                ep.h_syn = rel_seq
+            elif fin:
+                if conn.check_history(z.HIST_FIN, "F", is_orig) and rel_seq + plen != ep.h_fin:
+                    conn.add_history("F", is_orig)
+                ep.h_fin = rel_seq + plen
+            else:
+                if conn.check_history(z.HIST_RST, "R", is_orig) and rel_seq != ep.h_rst:
+                    conn.add_history("R", is_orig)
+                ep.h_rst = rel_seq
+        elif plen:
+            conn.check_history(z.HIST_DATA, "D", is_orig)
+        elif ackf:
+            conn.check_history(z.HIST_ACK, "A", is_orig)
+        # update_window: zero windows
+        if window == 0 and not rst and peer.zs != z.CLOSED and ep.zs != z.RESET:
+            conn.scaled(ep, "W", "win0")
+        o, r = conn.orig, conn.resp
+        if not (o.did_close and r.did_close):
+            conn.last_time = now
+        if fin:
+            ep.fin_cnt += 1
+        if rst:
+            ep.rst_cnt += 1
+        if ackf:
+            if peer.zs == z.INACTIVE:
+                peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
+            elif _diff(ack, peer.start_seq) >= 0 and not rst:
+                delta = _diff(ack, peer.ack_seq)
+                if not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA) and delta > 0:
+                    peer.ack_seq = ack
+        # update_last_seq
+        delta_last = _diff(end, ep.last_seq)
+        if (syn or rst) and (delta_last > z.TOO_LARGE_SEQ_DELTA
+                             or delta_last < -z.TOO_LARGE_SEQ_DELTA):
+            pass
+        elif fin and ep.last_seq == (ep.start_seq + 1) & _M:
+            ep.last_seq = end
+        elif ep.zs == z.RESET:
+            pass
+        elif delta_last > 0:
+            ep.last_seq = end
+        elif plen > 0:
+            conn.scaled(ep, "T", "rxmt")
+        # UpdateStateMachine
+        do_close = self._state_machine(conn, ep, peer, flags, seq, ack, plen, delta_last, now)
+        conn.first_seen |= 1 if ep.is_orig else 2  # CheckPIA_FirstPacket
+        if do_close:
+            self._connection_closed(conn, ep, peer)
+
+    def _state_machine(
+        self, conn: Connection, ep: Side, peer: Side, flags: int, seq: int, ack: int, plen: int,
+        delta_last: int, now: float,
+    ) -> bool:
+        is_orig = ep.is_orig
+        zs = ep.zs
+        do_close = False
+        if zs == z.INACTIVE:
+            if flags & _SYN:
+                if is_orig:
+                    ep.set_zstate(z.SYN_ACK_SENT if flags & _ACK else z.SYN_SENT)
+                    if conn.attempt_at == _INF:
+                        conn.attempt_at = now + z.ATTEMPT_DELAY
+                        conn.hard_deadline = min(conn.hard_deadline, conn.attempt_at)
+                else:
+                    if not flags & _ACK and peer.zs == z.SYN_ACK_SENT and seq == ep.start_seq:
+                        # A SYN and SYN-ACK seen in reverse order: turn the roles around.
+                        conn.flip()
+                        conn.first_seen |= 1
+                        peer.set_zstate(z.ESTABLISHED)
+                    if peer.zs == z.SYN_SENT:
+                        peer.set_zstate(z.ESTABLISHED)
+                    ep.set_zstate(z.ESTABLISHED)
+            if flags & _FIN:
+                ep.set_zstate(z.CLOSED)
+                do_close = True
+            if flags & _RST:
+                ep.set_zstate(z.RESET)
+                do_close = True
+            if ep.zs == z.INACTIVE:
+                if not is_orig and plen == 0 and conn.orig.zs == z.SYN_SENT:
+                    pass  # an ACK of the SYN before the SYN-ACK
+                elif flags & _ACK and peer.zs == z.ESTABLISHED:
+                    ep.set_zstate(z.ESTABLISHED)
+                    conn.is_partial = False
+                    conn.first_seen |= 1 if is_orig else 2
+                else:
+                    ep.set_zstate(z.PARTIAL)
+        elif zs in (z.SYN_SENT, z.SYN_ACK_SENT):
+            if flags & _FIN:
+                ep.set_zstate(z.CLOSED)
+                do_close = True
+            if flags & _RST:
+                ep.set_zstate(z.RESET)
+                do_close = True
+        elif zs in (z.ESTABLISHED, z.PARTIAL):
+            if (
+                flags & _SYN and zs == z.PARTIAL and peer.zs == z.INACTIVE
+                and not flags & _ACK
+            ):
+                ep.set_zstate(z.SYN_SENT)
+            if flags & _FIN and not flags & _RST:
+                ep.set_zstate(z.CLOSED)
+                if peer.zs == z.RESET and peer.zprev == z.CLOSED:
+                    peer.set_zstate(z.CLOSED)
+                do_close = True
+            if flags & _RST:
+                ep.set_zstate(z.RESET)
+                do_close = True
+        elif zs == z.CLOSED:
+            if flags & _RST and peer.zs != z.CLOSED:
+                ep.set_zstate(z.RESET)
+                if not ep.did_close:
+                    do_close = True
+                if conn.reset_at == _INF and conn.expire_origins is not None:
+                    conn.reset_at = now + z.RESET_DELAY
+                    conn.hard_deadline = min(conn.hard_deadline, conn.reset_at)
+        return do_close
+
+    def _connection_closed(self, conn: Connection, ep: Side, peer: Side) -> None:
+        if ep.did_close:
+            return
+        ep.did_close = True
+        if ep.zs == z.RESET or peer.did_close or peer.zs == z.INACTIVE:
+            # Close complete: Zeek cancels its other timers and deletes the connection later.
+            conn.attempt_at = conn.reset_at = conn.partial_close_at = _INF
+            conn.expire_origins = []
+            conn.delete_at = conn.last_time + z.CLOSE_DELAY
+            conn.hard_deadline = conn.delete_at
+            conn.closed_at = conn.last_time
+        elif ep.zprev == z.INACTIVE:
+            conn.partial_close_at = conn.last_time + z.PARTIAL_CLOSE_DELAY
+        else:
+            conn.expire_origins.append(conn.last_time + z.SESSION_TIMER)
+
+
+def _count(conn: Connection, bits: int) -> None:
+    conn.count_bits |= bits
+    counts = conn.counts
+    if counts is None:
+        counts = conn.counts = [0] * 13
+    b = 0
+    while bits:
+        if bits & 1:
+            counts[b] += 1
+        bits >>= 1
+        b += 1

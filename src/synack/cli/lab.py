@@ -1,0 +1,341 @@
+"""`synack lab`: kernel-vs-synack scenarios in a private network namespace, end to end.
+
+Each scenario creates nothing outside the namespace the command makes for it: a TUN device whose
+kernel side is 192.0.2.1 and whose far side is synack at 192.0.2.2. The kernel's end is ordinary
+asyncio / socket code on the same event loop; its states are read with `ss -tan`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+import click
+
+from synack.cli.serve import LinkOptions, link_options, require_root
+from synack.net.tun import TunLink, private_netns
+
+KERNEL_PORT = 8000
+SYNACK_PORT = 9000
+
+
+@dataclass
+class Outcome:
+    """What a scenario observed: named facts (states, errors, byte counts)."""
+
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    def note(self, key: str, value: Any, out: TextIO | None) -> None:
+        self.facts[key] = value
+        if out is not None:
+            print(f"== {key}: {value}", file=out, flush=True)
+
+
+class Lab:
+    """A traced Stack on a TUN device in the current namespace, plus kernel-side helpers."""
+
+    def __init__(self, opts: LinkOptions, out: TextIO | None) -> None:
+        from synack.net.aio import Stack, WireTrace
+        from synack.tcp.config import TcpConfig
+
+        self.opts = opts
+        self.out = out
+        self.trace = WireTrace(out, opts.pcap, packets=out is not None, states=out is not None)
+        self.drop: Callable[[bytes], bool] | None = None
+        self.stack = Stack.open(
+            opts.link, name=opts.tun, config=TcpConfig(mss=opts.link.mtu - 40),
+            tap=self.trace.tap, on_event=self.trace.on_event, outgoing_filter=self._keep,
+        )
+        self.outcome = Outcome()
+
+    @property
+    def kernel(self) -> str:
+        return self.opts.link.kernel_address
+
+    @property
+    def synack(self) -> str:
+        return self.opts.link.synack_address
+
+    def _keep(self, packet: bytes) -> bool:
+        return self.drop is None or not self.drop(packet)
+
+    def note(self, key: str, value: Any) -> None:
+        self.outcome.note(key, value, self.out)
+
+    def say(self, text: str) -> None:
+        if self.out is not None:
+            print(f"== {text}", file=self.out, flush=True)
+
+    def close(self) -> None:
+        self.stack.close()
+        self.trace.close()
+
+
+def kernel_states(port: int | None = None) -> list[str]:
+    """The kernel's TCP states (as `ss -tan` names them) of connections with `port` at either end
+    (listening sockets left out)."""
+    out = subprocess.run(["ss", "-tanH"], capture_output=True, text=True, check=True).stdout
+    states = []
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) < 5 or parts[0] == "LISTEN":
+            continue
+        if port is None or parts[3].endswith(f":{port}") or parts[4].endswith(f":{port}"):
+            states.append(parts[0])
+    return states
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while not predicate():
+        if loop.time() > end:
+            return False
+        await asyncio.sleep(0.005)
+    return True
+
+
+def abort_kernel_socket(sock: socket.socket) -> None:
+    """close() with SO_LINGER 0: the kernel sends RST (RFC 9293 §3.10.5 ABORT)."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+# ---- scenarios ----------------------------------------------------------------------------------
+
+
+async def handshake(lab: Lab) -> None:
+    """Three-way handshake to a kernel server, an echo, then synack closes first (four-way)."""
+    accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
+        asyncio.get_running_loop().create_future())
+
+    async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.set_result((reader, writer))
+
+    server = await asyncio.start_server(on_client, lab.kernel, KERNEL_PORT)
+    async with server:
+        lab.say(f"synack connects to the kernel's {lab.kernel}:{KERNEL_PORT}")
+        reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
+        k_reader, k_writer = await accepted
+        lab.note("synack_state", writer.transport.connection.state.value)  # type: ignore[attr-defined]
+        lab.note("kernel_states", kernel_states(KERNEL_PORT))
+        writer.write(b"hello, kernel\n")
+        k_writer.write(await k_reader.readline())
+        lab.note("echoed", (await reader.readline()).decode().strip())
+        conn = writer.transport.connection  # type: ignore[attr-defined]
+        lab.say("synack closes first")
+        writer.close()
+        await k_reader.read()  # the kernel sees EOF
+        await wait_for(lambda: kernel_states(KERNEL_PORT).count("CLOSE-WAIT") == 1)
+        lab.note("kernel_after_synack_fin", sorted(kernel_states(KERNEL_PORT)))
+        k_writer.close()
+        await wait_for(lambda: conn.state.value == "TIME_WAIT")
+        lab.note("synack_final", conn.state.value)
+        await wait_for(lambda: "LAST-ACK" not in kernel_states(KERNEL_PORT))
+        lab.note("kernel_final", kernel_states(KERNEL_PORT))
+
+
+async def refused(lab: Lab) -> None:
+    """A SYN to a closed port is refused with RST, both ways (RFC 9293 §3.10.7.1)."""
+    lab.say(f"synack connects to the kernel's closed port {KERNEL_PORT + 1}")
+    try:
+        await lab.stack.open_connection(lab.kernel, KERNEL_PORT + 1)
+        lab.note("synack_connect", "connected")
+    except ConnectionRefusedError as exc:
+        lab.note("synack_connect", type(exc).__name__)
+    lab.say(f"the kernel connects to synack's closed port {SYNACK_PORT + 1}")
+    try:
+        _reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(lab.synack, SYNACK_PORT + 1), 10)
+        writer.close()
+        lab.note("kernel_connect", "connected")
+    except ConnectionRefusedError as exc:
+        lab.note("kernel_connect", type(exc).__name__)
+
+
+async def reset(lab: Lab) -> None:
+    """Each side aborts an established connection; the other sees ConnectionResetError."""
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((lab.kernel, KERNEL_PORT))
+    listener.setblocking(False)
+    with listener:
+        # synack aborts: the kernel's recv fails with ECONNRESET.
+        reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
+        ksock, _ = await loop.sock_accept(listener)
+        with ksock:
+            writer.write(b"data before the reset")
+            await loop.sock_recv(ksock, 100)
+            lab.say("synack aborts")
+            writer.transport.abort()
+            try:
+                await asyncio.wait_for(loop.sock_recv(ksock, 100), 5)
+                lab.note("kernel_recv", "no error")
+            except ConnectionResetError as exc:
+                lab.note("kernel_recv", type(exc).__name__)
+        # The kernel aborts: synack's read fails with ConnectionResetError.
+        reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
+        ksock, _ = await loop.sock_accept(listener)
+        await loop.sock_sendall(ksock, b"data before the reset")
+        await reader.readexactly(21)
+        conn = writer.transport.connection  # type: ignore[attr-defined]
+        lab.say("the kernel aborts (SO_LINGER 0)")
+        abort_kernel_socket(ksock)
+        try:
+            await asyncio.wait_for(reader.read(), 5)
+            lab.note("synack_read", "no error")
+        except ConnectionResetError as exc:
+            lab.note("synack_read", type(exc).__name__)
+        lab.note("synack_state", conn.state.value)
+
+
+async def simultaneous_close(lab: Lab) -> None:
+    """Both ends send FIN before seeing the other's: FIN-WAIT-1 -> CLOSING -> TIME-WAIT on both
+    (RFC 9293 §3.6, figure 13)."""
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((lab.kernel, KERNEL_PORT))
+    listener.setblocking(False)
+    with listener:
+        _reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
+        ksock, _ = await loop.sock_accept(listener)
+        conn = writer.transport.connection  # type: ignore[attr-defined]
+        await asyncio.sleep(0.05)
+        lab.say("both close at once")
+        # In one callback: the kernel's FIN waits unread in the TUN queue while synack's FIN is
+        # written by the flush that runs before the next read.
+        ksock.shutdown(socket.SHUT_WR)
+        writer.close()
+        await wait_for(lambda: conn.state.value == "TIME_WAIT")
+        await wait_for(lambda: "TIME-WAIT" in kernel_states(KERNEL_PORT))
+        lab.note("synack_final", conn.state.value)
+        lab.note("kernel_final", kernel_states(KERNEL_PORT))
+        ksock.close()
+
+
+async def time_wait(lab: Lab) -> None:
+    """synack closes first; its last ACK is lost, the kernel retransmits its FIN from LAST-ACK and
+    synack re-acknowledges it from TIME-WAIT (RFC 9293 §3.10.7.4, TIME-WAIT: "restart the 2 MSL
+    timeout")."""
+    from synack.wire.ip import parse_tcp_packet
+    from synack.wire.tcp import TcpFlags
+
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((lab.kernel, KERNEL_PORT))
+    listener.setblocking(False)
+    dropped: list[bytes] = []
+    acks_after_drop: list[bytes] = []
+
+    def drop(packet: bytes) -> bool:
+        _, seg = parse_tcp_packet(packet)
+        if seg.flags != TcpFlags.ACK or seg.payload or conn.state.value != "TIME_WAIT":
+            return False
+        if not dropped:
+            dropped.append(packet)
+            lab.say("(the lab drops synack's ACK of the kernel's FIN)")
+            return True
+        acks_after_drop.append(packet)
+        return False
+
+    with listener:
+        _reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
+        ksock, _ = await loop.sock_accept(listener)
+        conn = writer.transport.connection  # type: ignore[attr-defined]
+        lab.drop = drop
+        writer.close()
+        while await loop.sock_recv(ksock, 100):
+            pass
+        ksock.close()
+        await wait_for(lambda: bool(acks_after_drop), 10)
+        lab.note("dropped_acks", len(dropped))
+        lab.note("re_acks", len(acks_after_drop))
+        await wait_for(lambda: "LAST-ACK" not in kernel_states(KERNEL_PORT))
+        lab.note("synack_final", conn.state.value)
+        lab.note("kernel_final", kernel_states(KERNEL_PORT))
+        lab.drop = None
+
+
+async def http(lab: Lab) -> None:
+    """curl fetches a page from an unmodified asyncio.Protocol HTTP server running on synack."""
+    from synack.cli.serve import BODY
+
+    class HttpProtocol(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            self.transport = transport
+            self.buffer = b""
+
+        def data_received(self, data: bytes) -> None:
+            self.buffer += data
+            if b"\r\n\r\n" in self.buffer:
+                assert isinstance(self.transport, asyncio.WriteTransport)
+                self.transport.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: "
+                    + str(len(BODY)).encode() + b"\r\nConnection: close\r\n\r\n" + BODY)
+                self.transport.close()
+
+    await lab.stack.create_server(HttpProtocol, 80)
+    proc = await asyncio.create_subprocess_exec(
+        "curl", "-sS", "--max-time", "10", f"http://{lab.synack}/",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, _err = await proc.communicate()
+    lab.note("curl_exit", proc.returncode)
+    lab.note("curl_body_matches", out == BODY)
+    await lab.stack.settle(3)
+
+
+SCENARIOS: dict[str, Callable[[Lab], Awaitable[None]]] = {
+    "handshake": handshake,
+    "refused": refused,
+    "reset": reset,
+    "simultaneous-close": simultaneous_close,
+    "time-wait": time_wait,
+    "http": http,
+}
+
+
+def run_scenario(name: str, opts: LinkOptions | None = None, out: TextIO | None = None) -> Outcome:
+    """Run one scenario in a private network namespace of its own; returns what it observed."""
+    opts = opts or LinkOptions(TunLink(), "synack%d", None, False)
+    scenario = SCENARIOS[name]
+    with private_netns():
+
+        async def main() -> Outcome:
+            lab = Lab(opts, out)
+            try:
+                await asyncio.wait_for(scenario(lab), 60)
+            finally:
+                with contextlib.suppress(Exception):
+                    await lab.stack.settle(1)
+                lab.close()
+            return lab.outcome
+
+        return asyncio.run(main())
+
+
+@click.command()
+@click.argument("scenario", required=False)
+@click.option("--list", "list_", is_flag=True, help="List the scenarios.")
+@link_options
+def command(scenario: str | None, list_: bool, **link: Any) -> None:
+    """Run SCENARIO between synack and the Linux kernel in a private network namespace.
+
+    Creates a network namespace of its own (nothing can leave it), a TUN device with the kernel on
+    --kernel-address and synack on --address, and plays the scenario end to end, printing every
+    segment as `tcpdump -nn` does, synack's state changes as `#` lines and what each side ended
+    in as `==` lines. Needs root (CAP_NET_ADMIN) and /dev/net/tun.
+    """
+    if list_ or scenario is None:
+        for name, func in SCENARIOS.items():
+            doc = (func.__doc__ or "").split("\n")[0]
+            click.echo(f"{name:<20} {doc}")
+        return
+    if scenario not in SCENARIOS:
+        raise click.UsageError(f"unknown scenario {scenario!r} (see synack lab --list)")
+    require_root("lab")
+    opts = LinkOptions.from_kwargs(link)
+    run_scenario(scenario, opts, sys.stdout)

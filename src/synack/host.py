@@ -1,0 +1,473 @@
+"""A sans-I/O TCP host: demultiplexes IP packets to connections by 4-tuple.
+
+The host owns listeners (bounded SYN backlog and accept queue), picks ephemeral ports and ISNs
+(RFC 6528), answers segments for no connection with RST (RFC 9293 §3.10.7.1), keeps TIME-WAIT
+connections as compact records (a few bytes per 4-tuple, not a whole `Connection`), and counts and
+drops malformed or bad-checksum packets: nothing from the wire raises out of `receive_packet`.
+
+Drive it like a `Connection`: `receive_packet(data, now)`, `handle_timer(now)` at `next_deadline()`,
+and send what `packets_to_send()` returns. Programs call the `Connection` objects it hands out.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import struct
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from typing import Final
+
+from synack.tcp.config import TcpConfig
+from synack.tcp.connection import (
+    ACK,
+    FIN,
+    RST,
+    SYN,
+    ChallengeAckLimiter,
+    Connection,
+    IPAddress,
+    TransitionCallback,
+    reset_for,
+)
+from synack.tcp.isn import IsnGenerator
+from synack.tcp.state import State
+from synack.wire.errors import ParseError
+from synack.wire.ip import build_tcp_packet, ipv4_header_ok, parse_tcp_packet
+from synack.wire.seq import SEQ_MASK, seq_gt
+from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, tcp_checksum_ok
+
+Key = tuple[IPAddress, int, IPAddress, int]  # local address, local port, remote address, port
+
+EPHEMERAL_PORTS: Final = (32768, 60999)  # Linux ip_local_port_range
+# A TIME-WAIT record: snd_nxt rcv_nxt ts_recent ts_offset expires window ts_ok, and how many
+# entries of the expiry FIFO name this 4-tuple (each restart of 2*MSL appends one).
+_TW: Final = struct.Struct("!IIIIdHBH")
+_NOP: Final = Nop()
+_FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
+
+
+@dataclass(slots=True)
+class HostStats:
+    """Counters of what the host received, dropped and answered."""
+
+    packets_received: int = 0
+    packets_sent: int = 0
+    malformed: int = 0
+    bad_checksum: int = 0
+    not_for_us: int = 0
+    resets_sent: int = 0  # RSTs for segments to no connection
+    syn_dropped: int = 0  # SYN backlog or accept queue full
+    time_wait_hits: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+class Listener:
+    """A passive OPEN on a port: connections in SYN-RECEIVED and an accept queue."""
+
+    __slots__ = ("accept_queue", "address", "backlog", "pending", "port")
+
+    def __init__(self, port: int, backlog: int, address: IPAddress | None) -> None:
+        self.port = port
+        self.backlog = backlog
+        self.address = address
+        self.pending: set[Connection] = set()  # SYN-RECEIVED children
+        self.accept_queue: deque[Connection] = deque()
+
+
+class Host:
+    """A TCP host with one or more addresses (see the module docstring)."""
+
+    def __init__(
+        self,
+        addresses: Iterable[IPAddress | str],
+        *,
+        config: TcpConfig | None = None,
+        secret: bytes = b"synack",
+        ephemeral_ports: tuple[int, int] = EPHEMERAL_PORTS,
+    ) -> None:
+        self.addresses: list[IPAddress] = [ipaddress.ip_address(a) for a in addresses]
+        if not self.addresses:
+            raise ValueError("a host needs at least one address")
+        self._addrs = frozenset(self.addresses)
+        self.config = config if config is not None else TcpConfig()
+        self.stats = HostStats()
+        self.on_transition: TransitionCallback | None = None
+        self._isn = IsnGenerator(secret)
+        self._limiter = ChallengeAckLimiter(self.config.challenge_ack_limit)
+        self._conns: dict[Key, Connection] = {}
+        self._listeners: dict[int, Listener] = {}
+        self._parent: dict[Connection, Listener] = {}
+        self._tw: dict[Key, bytes] = {}
+        self._tw_fifo: deque[Key] = deque()
+        self._tw_conns: dict[Key, Connection] = {}  # kept only while someone observes transitions
+        self._dirty: dict[Connection, None] = {}
+        self._timers: list[tuple[float, int, Connection]] = []
+        self._scheduled: dict[Connection, float] = {}
+        self._timer_seq = 0
+        self._out: list[bytes] = []
+        self._ports = ephemeral_ports
+        span = ephemeral_ports[1] - ephemeral_ports[0] + 1
+        self._next_port = ephemeral_ports[0] + self._isn.ts_offset(b"", 0, b"", 0) % span
+        self._interned: dict[IPAddress, IPAddress] = {a: a for a in self.addresses}
+
+    # ------------------------------------------------------------------ program side
+
+    def listen(self, port: int, backlog: int = 128, *, address: IPAddress | str | None = None
+               ) -> Listener:
+        """Passive OPEN on `port` (all addresses unless `address`)."""
+        if port in self._listeners:
+            raise OSError(98, f"port {port} is already listening")
+        addr = ipaddress.ip_address(address) if address is not None else None
+        listener = Listener(port, backlog, addr)
+        self._listeners[port] = listener
+        return listener
+
+    def unlisten(self, port: int, now: float) -> None:
+        """Close a listener: connections not yet accepted are aborted (RST), as Linux does."""
+        listener = self._listeners.pop(port, None)
+        if listener is None:
+            return
+        for conn in [*listener.pending, *listener.accept_queue]:
+            conn.abort(now)
+        self._flush()
+
+    def accept(self, port: int) -> Connection | None:
+        """The oldest established connection on `port` not yet accepted, or None."""
+        listener = self._listeners.get(port)
+        if listener is None or not listener.accept_queue:
+            return None
+        return listener.accept_queue.popleft()
+
+    def connect(
+        self,
+        remote_addr: IPAddress | str,
+        remote_port: int,
+        now: float,
+        *,
+        local_port: int | None = None,
+        local_addr: IPAddress | str | None = None,
+    ) -> Connection:
+        """Active OPEN: a new connection in SYN-SENT whose SYN is queued."""
+        remote = self._intern(ipaddress.ip_address(remote_addr))
+        if local_addr is not None:
+            local = ipaddress.ip_address(local_addr)
+            if local not in self._addrs:
+                raise OSError(99, f"{local} is not an address of this host")
+        else:
+            found = next((a for a in self.addresses if a.version == remote.version), None)
+            if found is None:
+                raise OSError(101, f"no IPv{remote.version} address to reach {remote}")
+            local = found
+        iss: int | None = None
+        if local_port is None:
+            local_port = self._ephemeral_port(local, remote, remote_port)
+        else:
+            key = (local, local_port, remote, remote_port)
+            if key in self._conns:
+                raise OSError(98, f"{local}:{local_port} -> {remote}:{remote_port} is in use")
+            record = self._tw.pop(key, None)
+            if record is not None:  # reuse the 4-tuple: start above the old sequence space
+                iss = (_TW.unpack(record)[0] + 65535 + 2) & SEQ_MASK
+                self._tw_conns.pop(key, None)
+        conn = self._new_connection((local, local_port, remote, remote_port), now, iss)
+        conn.connect(now)
+        self._flush()
+        return conn
+
+    @property
+    def connections(self) -> Iterator[Connection]:
+        """Every connection the host tracks (TIME-WAIT records excluded)."""
+        return iter(list(self._conns.values()))
+
+    @property
+    def time_wait_count(self) -> int:
+        return len(self._tw)
+
+    def lookup(self, local: tuple[IPAddress, int], remote: tuple[IPAddress, int]) -> State | None:
+        """The state of the connection with this 4-tuple (TIME_WAIT for compact records)."""
+        key = (local[0], local[1], remote[0], remote[1])
+        conn = self._conns.get(key)
+        if conn is not None:
+            return conn.state
+        return State.TIME_WAIT if key in self._tw else None
+
+    # ------------------------------------------------------------------ network side
+
+    def receive_packet(self, data: bytes, now: float) -> None:
+        """One IP packet from the network. Malformed or corrupted packets are counted, dropped."""
+        self.stats.packets_received += 1
+        try:
+            packet, seg = parse_tcp_packet(data)
+        except (ParseError, ValueError):
+            self.stats.malformed += 1
+            return
+        src = packet.header.src
+        dst = packet.header.dst
+        if dst not in self._addrs:
+            self.stats.not_for_us += 1
+            return
+        if (packet.version == 4 and not ipv4_header_ok(data)) or not tcp_checksum_ok(
+            packet.payload, src.packed, dst.packed
+        ):
+            self.stats.bad_checksum += 1
+            return
+        key = (dst, seg.dst_port, src, seg.src_port)
+        conn = self._conns.get(key)
+        if conn is not None:
+            conn.segment_arrived(seg, now)
+            self._flush()
+            return
+        if key in self._tw:
+            self._time_wait_segment(key, seg, now)
+            return
+        listener = self._listeners.get(seg.dst_port)
+        if listener is not None and (listener.address is None or listener.address == dst):
+            self._listen_segment(listener, key, seg, now)
+            return
+        self._reply_reset(key, seg)  # RFC 9293 §3.10.7.1: no connection
+
+    def packets_to_send(self) -> list[bytes]:
+        self._flush()
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        self.stats.packets_sent += len(out)
+        return out
+
+    def next_deadline(self) -> float | None:
+        self._flush()
+        timers = self._timers
+        while timers:
+            when, _, conn = timers[0]
+            if self._scheduled.get(conn) == when:
+                break
+            heapq.heappop(timers)  # stale: the connection re-armed or went away
+        best = timers[0][0] if timers else None
+        fifo = self._tw_fifo
+        if fifo:
+            self._expire_time_wait(-1.0)  # drops superseded FIFO entries, expires nothing
+            if fifo:
+                expires = _TW.unpack(self._tw[fifo[0]])[4]
+                if best is None or expires < best:
+                    best = expires
+        return best
+
+    def handle_timer(self, now: float) -> None:
+        self._flush()
+        timers = self._timers
+        while timers and timers[0][0] <= now:
+            when, _, conn = heapq.heappop(timers)
+            if self._scheduled.get(conn) != when:
+                continue
+            del self._scheduled[conn]
+            conn.handle_timer(now)
+        self._expire_time_wait(now)
+        self._flush()
+
+    # ------------------------------------------------------------------ connection hooks
+
+    def touched(self, conn: Connection) -> None:
+        """A connection took a call: collect its output, timers and state at the next flush."""
+        self._dirty[conn] = None
+
+    def _report(self, conn: Connection, old: State, new: State, cause: str) -> None:
+        callback = self.on_transition
+        if callback is not None:
+            callback(conn, old, new, cause)
+
+    # ------------------------------------------------------------------ internals
+
+    def _intern(self, addr: IPAddress) -> IPAddress:
+        return self._interned.setdefault(addr, addr)
+
+    def _new_connection(
+        self, key: Key, now: float, iss: int | None = None, passive: bool = False
+    ) -> Connection:
+        local, lport, remote, rport = key
+        lp, rp = local.packed, remote.packed
+        if iss is None:
+            iss = self._isn.isn(lp, lport, rp, rport, now)
+        conn = Connection(
+            (local, lport), (remote, rport), config=self.config, iss=iss,
+            ts_offset=self._isn.ts_offset(lp, lport, rp, rport), host=self, limiter=self._limiter,
+        )
+        self._conns[key] = conn
+        if not passive:
+            conn.on_transition = self._report
+        return conn
+
+    def _ephemeral_port(self, local: IPAddress, remote: IPAddress, remote_port: int) -> int:
+        low, high = self._ports
+        span = high - low + 1
+        for _ in range(span):
+            port = self._next_port
+            self._next_port = low + (port - low + 1) % span
+            key = (local, port, remote, remote_port)
+            if port not in self._listeners and key not in self._conns and key not in self._tw:
+                return port
+        raise OSError(99, "no ephemeral port available")
+
+    def _flush(self) -> None:
+        """Collect output, timers and state of every connection touched since the last flush."""
+        dirty = self._dirty
+        while dirty:
+            conn = next(iter(dirty))
+            del dirty[conn]
+            self._collect(conn)
+
+    def _collect(self, conn: Connection) -> None:
+        segments = conn.segments_to_send()
+        if segments:
+            local, remote = conn.local[0], conn.remote[0]
+            out = self._out
+            for seg in segments:
+                out.append(build_tcp_packet(local, remote, seg))
+        key = (conn.local[0], conn.local[1], conn.remote[0], conn.remote[1])
+        if self._conns.get(key) is not conn:
+            return
+        state = conn.state
+        listener = self._parent.get(conn)
+        if listener is not None and state is not State.SYN_RECEIVED:
+            del self._parent[conn]
+            listener.pending.discard(conn)
+            if state is not State.LISTEN and state is not State.CLOSED:
+                listener.accept_queue.append(conn)  # handshake complete: accept() returns it
+        if state is State.CLOSED or state is State.LISTEN:
+            del self._conns[key]
+            self._scheduled.pop(conn, None)
+            return
+        if state is State.TIME_WAIT:
+            self._to_time_wait(key, conn)
+            return
+        deadline = conn.next_deadline()
+        if deadline is None:
+            self._scheduled.pop(conn, None)
+        elif self._scheduled.get(conn) != deadline:
+            self._scheduled[conn] = deadline
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (deadline, self._timer_seq, conn))
+
+    # ------------------------------------------------------------------ listeners
+
+    def _listen_segment(self, listener: Listener, key: Key, seg: TcpSegment, now: float) -> None:
+        """RFC 9293 §3.10.7.2 for a listener: RST ignored, ACK answered by RST, SYN spawns a
+        connection in SYN-RECEIVED (dropped when the SYN backlog or the accept queue is full)."""
+        flags = int(seg.flags)
+        if flags & RST:
+            return
+        if flags & ACK:
+            self._reply_reset(key, seg)
+            return
+        if not flags & SYN:
+            return
+        if len(listener.pending) >= listener.backlog or len(listener.accept_queue) >= (
+            listener.backlog
+        ):
+            self.stats.syn_dropped += 1
+            return
+        self._spawn(listener, key, seg, now, None)
+
+    def _spawn(
+        self, listener: Listener, key: Key, seg: TcpSegment, now: float, iss: int | None
+    ) -> None:
+        key = (key[0], key[1], self._intern(key[2]), key[3])
+        conn = self._new_connection(key, now, iss, passive=True)
+        conn.listen()
+        conn.on_transition = self._report
+        listener.pending.add(conn)
+        self._parent[conn] = listener
+        conn.segment_arrived(seg, now)
+        self._flush()
+
+    def _reply_reset(self, key: Key, seg: TcpSegment) -> None:
+        rst = reset_for(seg)
+        if rst is None:
+            return
+        self.stats.resets_sent += 1
+        self._out.append(build_tcp_packet(key[0], key[2], rst))
+
+    # ------------------------------------------------------------------ TIME-WAIT records
+
+    def _to_time_wait(self, key: Key, conn: Connection) -> None:
+        del self._conns[key]
+        self._scheduled.pop(conn, None)
+        expires = conn.next_deadline()
+        if expires is None:
+            expires = 0.0
+        self._tw[key] = _TW.pack(
+            conn.snd_nxt, conn.rcv_nxt, conn.ts_recent, conn.ts_offset, expires,
+            min(conn.rcv_wnd >> conn.rcv_wscale, 0xFFFF), 1 if conn.ts_ok else 0, 1,
+        )
+        self._tw_fifo.append(key)
+        if self.on_transition is not None:
+            self._tw_conns[key] = conn
+
+    def _expire_time_wait(self, now: float) -> None:
+        fifo = self._tw_fifo
+        tw = self._tw
+        while fifo:
+            key = fifo[0]
+            record = tw.get(key)
+            if record is None:
+                fifo.popleft()
+                continue
+            fields_ = list(_TW.unpack(record))
+            if fields_[7] > 1:  # a later FIFO entry (a restart) supersedes this one
+                fields_[7] -= 1
+                tw[key] = _TW.pack(*fields_)
+                fifo.popleft()
+                continue
+            if fields_[4] > now:
+                break
+            fifo.popleft()
+            del tw[key]
+            conn = self._tw_conns.pop(key, None)
+            if conn is not None:
+                conn.expire_time_wait(now)
+
+    def _time_wait_segment(self, key: Key, seg: TcpSegment, now: float) -> None:
+        """A segment for a TIME-WAIT record (as Linux's tcp_timewait_state_process, no PAWS)."""
+        self.stats.time_wait_hits += 1
+        record = self._tw[key]
+        snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window, ts_ok, queued = _TW.unpack(record)
+        flags = int(seg.flags)
+        seq = seg.seq
+        if seq == rcv_nxt and (flags & RST or (not seg.payload and not flags & (SYN | FIN))):
+            if flags & RST:  # RFC 9293 §3.10.7.4: RST in TIME-WAIT: delete the record
+                self._drop_time_wait(key, now, "RST received")
+            return  # a bare ACK: nothing to do
+        if flags & RST:
+            return
+        if flags & SYN and not flags & ACK and seq_gt(seq, rcv_nxt):
+            # A new connection on the same 4-tuple above the old sequence space (as Linux and
+            # FreeBSD): forget TIME-WAIT, give the SYN to the listener with a larger ISN.
+            listener = self._listeners.get(key[1])
+            self._drop_time_wait(key, now, "SYN for a new connection")
+            if listener is not None:
+                self._spawn(listener, key, seg, now, (snd_nxt + 65535 + 2) & SEQ_MASK)
+            else:
+                self._reply_reset(key, seg)
+            return
+        if flags & ACK:  # a retransmitted FIN (or any segment with ACK): restart 2*MSL
+            expires = now + self.config.time_wait
+            self._tw[key] = _TW.pack(snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window,
+                                     ts_ok, min(queued + 1, 0xFFFF))
+            self._tw_fifo.append(key)
+        options: tuple[Nop | Timestamps, ...] = ()
+        if ts_ok:
+            tsval = (int(now * 1000) + ts_offset) & SEQ_MASK
+            options = (_NOP, _NOP, Timestamps(tsval, ts_recent))
+        ack = TcpSegment(key[1], key[3], snd_nxt, rcv_nxt, _FLAGS[ACK], window, 0, options)
+        self._out.append(build_tcp_packet(key[0], key[2], ack))
+
+    def _drop_time_wait(self, key: Key, now: float, cause: str) -> None:
+        del self._tw[key]
+        conn = self._tw_conns.pop(key, None)
+        if conn is not None:
+            conn.expire_time_wait(now, cause)
+

@@ -1,0 +1,70 @@
+"""Congestion control: NewReno (RFC 5681 + RFC 6582), behind a small interface so that CUBIC and
+SACK-based recovery (RFC 6675) can replace it without touching the connection."""
+
+from __future__ import annotations
+
+from synack.wire.seq import seq_ge
+
+
+class NewReno:
+    """Slow start, congestion avoidance, fast retransmit / fast recovery with NewReno partial ACKs.
+
+    Sizes are bytes. The connection calls `on_ack` for every ACK that advances SND.UNA,
+    `on_dup_ack` for duplicate ACKs and `on_timeout` when the retransmission timer fires.
+    """
+
+    __slots__ = ("_acked_in_ca", "cwnd", "dup_acks", "in_recovery", "mss", "recover", "ssthresh")
+
+    def __init__(self, mss: int, initial_segments: int = 10) -> None:
+        self.mss = mss
+        self.cwnd = initial_segments * mss  # RFC 6928 IW10
+        self.ssthresh = 1 << 30  # RFC 5681 §3.1: arbitrarily high
+        self.dup_acks = 0
+        self.in_recovery = False
+        self.recover = 0  # RFC 6582: highest sequence number sent when recovery began
+        self._acked_in_ca = 0
+
+    def on_ack(self, acked: int, snd_una: int, flight: int) -> bool:
+        """`acked` new bytes acknowledged, SND.UNA now `snd_una`, `flight` bytes outstanding.
+
+        Returns True on a NewReno partial ACK (the caller resends the next unacknowledged segment).
+        """
+        self.dup_acks = 0
+        if self.in_recovery:
+            if seq_ge(snd_una, self.recover):  # RFC 6582 §3.2 step 3: full acknowledgment
+                self.in_recovery = False
+                self.cwnd = min(self.ssthresh, max(flight, self.mss) + self.mss)
+                return False
+            # Partial ACK: deflate by the amount acknowledged, add back one MSS.
+            self.cwnd = max(self.cwnd - acked + self.mss, self.mss)
+            return True
+        if self.cwnd < self.ssthresh:  # RFC 5681 §3.1 slow start (ABC, L=2)
+            self.cwnd += min(acked, 2 * self.mss)
+        else:  # congestion avoidance: one MSS per window
+            self._acked_in_ca += acked
+            if self._acked_in_ca >= self.cwnd:
+                self._acked_in_ca -= self.cwnd
+                self.cwnd += self.mss
+        return False
+
+    def on_dup_ack(self, flight: int, snd_max: int) -> bool:
+        """A duplicate ACK. Returns True when the caller must fast-retransmit (third duplicate)."""
+        self.dup_acks += 1
+        if self.in_recovery:
+            self.cwnd += self.mss  # RFC 5681 §3.2 step 4: inflate
+            return False
+        if self.dup_acks == 3:
+            self.ssthresh = max(flight // 2, 2 * self.mss)  # RFC 5681 (4)
+            self.cwnd = self.ssthresh + 3 * self.mss
+            self.in_recovery = True
+            self.recover = snd_max
+            return True
+        return False
+
+    def on_timeout(self, flight: int) -> None:
+        """RFC 5681 §3.1 (4) and (5): after an RTO, ssthresh halves and cwnd restarts at one MSS."""
+        self.ssthresh = max(flight // 2, 2 * self.mss)
+        self.cwnd = self.mss
+        self.dup_acks = 0
+        self.in_recovery = False
+        self._acked_in_ca = 0

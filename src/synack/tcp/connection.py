@@ -1,0 +1,1209 @@
+"""A sans-I/O TCP connection (the TCB of RFC 9293 §3.3.1) and its state machine.
+
+The program drives it with user calls (`connect`, `listen`, `send`, `receive`, `shutdown`,
+`close`, `abort`), the network with `segment_arrived`, the clock with `handle_timer`; every call
+takes the current time `now` in seconds. What the connection has to say is pulled:
+`segments_to_send()`, `next_event()` and `next_deadline()` (when `handle_timer` must run next).
+A state change that must send something queues the segment at once.
+
+Arrivals follow RFC 9293 §3.10.7 step by step (sequence check, RST, SYN, ACK, URG, text, FIN);
+where the RFC leaves room the behaviour is Linux's (option order, windows, delayed ACK of a FIN so
+that a program closing at once piggybacks its FIN, RST on close with unread data).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address
+from typing import Final, Protocol
+
+from synack.tcp.buffers import ReceiveBuffer, SendBuffer
+from synack.tcp.config import TcpConfig
+from synack.tcp.congestion import NewReno
+from synack.tcp.events import (
+    Connected,
+    ConnectionClosed,
+    ConnectionFailed,
+    DataReceived,
+    EndOfStream,
+    Event,
+    SendSpaceAvailable,
+    StateChanged,
+)
+from synack.tcp.state import State
+from synack.tcp.timers.rto import RtoEstimator
+from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from synack.wire.tcp import (
+    Mss,
+    Nop,
+    Sack,
+    SackPermitted,
+    TcpFlags,
+    TcpOption,
+    TcpSegment,
+    Timestamps,
+    WindowScale,
+)
+
+IPAddress = IPv4Address | IPv6Address
+Endpoint = tuple[IPAddress, int]
+TransitionCallback = Callable[["Connection", State, State, str], None]
+
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
+URG: Final = 0x20
+
+_FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
+_NOP: Final = Nop()
+_SACK_OK: Final = SackPermitted()
+_TS_OPT_LEN: Final = 12  # nop, nop, timestamps: what every segment carries once negotiated
+
+_CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = (
+    State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED,
+)
+_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT = (
+    State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.CLOSE_WAIT,
+)
+_CLOSING, _LAST_ACK, _TIME_WAIT = State.CLOSING, State.LAST_ACK, State.TIME_WAIT
+
+# States in which queued data / FIN may be transmitted.
+_SENDING: Final = frozenset({_ESTABLISHED, _CLOSE_WAIT, _FIN_WAIT_1, _CLOSING, _LAST_ACK})
+# RFC 9293 §3.10.7.4 sixth/seventh steps: states that still accept segment text.
+_RECEIVING: Final = frozenset({_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2})
+# §3.10.4 CLOSE / shutdown of the write side: state after queueing our FIN.
+_AFTER_FIN: Final = {_ESTABLISHED: _FIN_WAIT_1, _SYN_RECEIVED: _FIN_WAIT_1, _CLOSE_WAIT: _LAST_ACK}
+# §3.10.7.4 eighth step: state after the peer's FIN, when our FIN is not (yet) acknowledged.
+_ON_FIN: Final = {
+    _SYN_RECEIVED: _CLOSE_WAIT,
+    _ESTABLISHED: _CLOSE_WAIT,
+    _FIN_WAIT_1: _CLOSING,
+    _FIN_WAIT_2: _TIME_WAIT,
+    _CLOSE_WAIT: _CLOSE_WAIT,
+    _CLOSING: _CLOSING,
+    _LAST_ACK: _LAST_ACK,
+    _TIME_WAIT: _TIME_WAIT,
+}
+
+
+class HostHooks(Protocol):
+    """What a connection tells the host that owns it (see `synack.host.Host`)."""
+
+    def touched(self, conn: Connection) -> None: ...
+
+
+class ChallengeAckLimiter:
+    """RFC 5961 §7: at most `limit` challenge ACKs per second (shared by a host's connections)."""
+
+    __slots__ = ("_count", "_second", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._second = -1
+        self._count = 0
+
+    def allow(self, now: float) -> bool:
+        second = int(now)
+        if second != self._second:
+            self._second = second
+            self._count = 0
+        self._count += 1
+        return self._count <= self.limit
+
+
+def reset_for(seg: TcpSegment) -> TcpSegment | None:
+    """RFC 9293 §3.10.7.1: the RST answering `seg` when no connection exists (None for a RST).
+
+    Without ACK: <SEQ=0><ACK=SEG.SEQ+SEG.LEN><CTL=RST,ACK>; with ACK: <SEQ=SEG.ACK><CTL=RST>.
+    """
+    flags = int(seg.flags)
+    if flags & RST:
+        return None
+    if flags & ACK:
+        return TcpSegment(seg.dst_port, seg.src_port, seg.ack, 0, _FLAGS[RST], 0)
+    seg_len = len(seg.payload) + (flags & SYN and 1) + (flags & FIN)
+    return TcpSegment(
+        seg.dst_port, seg.src_port, 0, (seg.seq + seg_len) & SEQ_MASK, _FLAGS[RST | ACK], 0
+    )
+
+
+class Connection:
+    """One TCP connection endpoint: the TCB plus the RFC 9293 state machine, without I/O.
+
+    Sequence variables are named as in RFC 9293 §3.3.1; `snd_max` is the highest sequence number
+    sent (SND.NXT moves back to SND.UNA after a retransmission timeout).
+    """
+
+    __slots__ = (
+        "_ack_now", "_ack_pending", "_cc", "_error", "_events", "_fin_queued", "_fin_received",
+        "_host", "_limiter", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_quick",
+        "_rcv_cap", "_rcvbuf", "_rcvd_unacked", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
+        "_sbuf_seq", "_send_blocked", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
+        "_t_wait", "_user_closed", "config", "irs", "iss", "local", "max_snd_wnd",
+        "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
+        "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1",
+        "snd_wl2", "snd_wnd", "snd_wscale", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+    )
+
+    def __init__(
+        self,
+        local: Endpoint,
+        remote: Endpoint,
+        *,
+        config: TcpConfig | None = None,
+        iss: int = 0,
+        ts_offset: int = 0,
+        host: HostHooks | None = None,
+        limiter: ChallengeAckLimiter | None = None,
+    ) -> None:
+        self.local = local
+        self.remote = remote
+        self.config = config if config is not None else TcpConfig()
+        self._host = host
+        self._limiter = limiter
+        self.on_transition: TransitionCallback | None = None
+        self._state = _CLOSED
+        self._error: OSError | None = None
+        self._events: list[Event] | None = None
+        self._out: list[TcpSegment] = []
+        self._now = 0.0
+        self.passive = False
+        # Send sequence space (RFC 9293 §3.3.1).
+        self.iss = iss & SEQ_MASK
+        self.snd_una = self.snd_nxt = self.snd_max = self.iss
+        self.snd_wnd = 0
+        self.snd_wl1 = self.snd_wl2 = 0
+        self.max_snd_wnd = 0
+        self.snd_wscale = 0
+        self.peer_mss = 0
+        self.smss = 536
+        # Receive sequence space.
+        self.irs = 0
+        self.rcv_nxt = 0
+        self.rcv_wnd = 0  # the window last advertised, from rcv_wup
+        self.rcv_wup = 0  # RCV.NXT when the window was last advertised (= last ACK sent)
+        self.rcv_up = 0
+        self.rcv_wscale = 0
+        self.ws_ok = False
+        self._rcv_cap = 0  # largest window offered (Linux's rcv_ssthresh, without growth)
+        # Negotiated options (RFC 7323, RFC 2018).
+        self.sack_ok = False
+        self.ts_ok = False
+        self.ts_recent = 0
+        self.ts_offset = ts_offset & SEQ_MASK
+        # Buffers, allocated on first use.
+        self._sndbuf: SendBuffer | None = None
+        self._rcvbuf: ReceiveBuffer | None = None
+        self._sbuf_seq = 0  # sequence number of the send buffer's first byte
+        self._fin_queued = False  # the program shut down its write side
+        self._fin_received = False
+        self._peer_fin_seq: int | None = None  # a FIN seen beyond a hole, processed when reached
+        self._user_closed = False
+        self._send_blocked = False
+        # Retransmission and congestion state.
+        self._rto: RtoEstimator | None = None
+        self._cc: NewReno | None = None
+        self._rtt_seq = 0
+        self._rtt_time: float | None = None
+        self._rtx_count = 0
+        self._persist_backoff = 0
+        # ACK policy.
+        self._ack_now = False
+        self._ack_pending = False
+        self._quick = 0
+        self._rcvd_unacked = 0
+        # Timers (absolute deadlines, None when stopped).
+        self._t_rtx: float | None = None
+        self._t_delack: float | None = None
+        self._t_persist: float | None = None
+        self._t_wait: float | None = None  # TIME-WAIT 2*MSL or orphaned FIN-WAIT-2 timeout
+
+    # ------------------------------------------------------------------ status
+
+    def __repr__(self) -> str:
+        return (
+            f"<Connection {self.local[0]}:{self.local[1]} -> {self.remote[0]}:{self.remote[1]} "
+            f"{self._state.value}>"
+        )
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    @property
+    def error(self) -> OSError | None:
+        """Why it failed: ConnectionRefusedError, ConnectionResetError or TimeoutError."""
+        return self._error
+
+    @property
+    def readable(self) -> int:
+        """Bytes `receive()` can return now."""
+        return self._rcvbuf.readable if self._rcvbuf is not None else 0
+
+    @property
+    def at_eof(self) -> bool:
+        """The peer's FIN arrived and every byte before it was read."""
+        return self._fin_received and self.readable == 0
+
+    @property
+    def send_space(self) -> int:
+        """Bytes `send()` would accept now."""
+        if self._sndbuf is None:
+            return self.config.snd_buf
+        return self._sndbuf.space
+
+    @property
+    def unacknowledged(self) -> int:
+        """Bytes written but not yet acknowledged by the peer."""
+        return len(self._sndbuf) if self._sndbuf is not None else 0
+
+    @property
+    def user_closed(self) -> bool:
+        """The program called close(): nobody reads any more (Linux's orphaned socket)."""
+        return self._user_closed
+
+    # ------------------------------------------------------------------ pulled output
+
+    def segments_to_send(self) -> list[TcpSegment]:
+        """Segments queued since the last call, oldest first."""
+        out = self._out
+        if not out:
+            return []
+        self._out = []
+        return out
+
+    def next_event(self) -> Event | None:
+        events = self._events
+        if not events:
+            return None
+        return events.pop(0)
+
+    def next_deadline(self) -> float | None:
+        """When `handle_timer` must be called next (None: no timer running)."""
+        best: float | None = None
+        for t in (self._t_rtx, self._t_delack, self._t_persist, self._t_wait):
+            if t is not None and (best is None or t < best):
+                best = t
+        return best
+
+    # ------------------------------------------------------------------ user calls
+
+    def connect(self, now: float) -> None:
+        """Active OPEN (RFC 9293 §3.10.1): send SYN, enter SYN-SENT."""
+        if self._state is not _CLOSED:
+            raise OSError(f"connect() in state {self._state.value}")
+        self._now = now
+        self._init_tcb()
+        self._set_state(_SYN_SENT, "connect()")
+        self._send_syn()
+        self._arm_rtx(now)
+        self._touch()
+
+    def listen(self) -> None:
+        """Passive OPEN (RFC 9293 §3.10.1): wait in LISTEN for a SYN from `remote`."""
+        if self._state is not _CLOSED:
+            raise OSError(f"listen() in state {self._state.value}")
+        self.passive = True
+        self._set_state(_LISTEN, "listen()")
+
+    def send(self, data: bytes | bytearray | memoryview, now: float) -> int:
+        """RFC 9293 §3.10.2 SEND: buffer `data` (as much as fits) and transmit what the windows
+        allow. Returns the number of bytes taken. BrokenPipeError after shutdown or reset."""
+        self._now = now
+        st = self._state
+        if self._fin_queued or st in (_CLOSED, _LISTEN, _TIME_WAIT, _CLOSING, _LAST_ACK):
+            if self._error is not None and not self._fin_queued:
+                raise BrokenPipeError(32, f"connection failed: {self._error}")
+            raise BrokenPipeError(32, f"cannot send in state {st.value}")
+        buf = self._sndbuf
+        if buf is None:
+            buf = self._sndbuf = SendBuffer(self.config.snd_buf)
+        n = buf.write(data)
+        if n < len(data):
+            self._send_blocked = True
+        if n and st in _SENDING:
+            self._output(now)
+        self._touch()
+        return n
+
+    def receive(self, max_bytes: int = -1, now: float | None = None) -> bytes:
+        """RFC 9293 §3.10.3 RECEIVE: up to `max_bytes` in-order bytes (all with -1).
+
+        Returns b"" both when nothing is readable yet and at end of stream (see `at_eof` and the
+        EndOfStream event). Raises the connection's error once the data is exhausted after a reset.
+        """
+        if now is not None:
+            self._now = now
+        buf = self._rcvbuf
+        if buf is None or buf.readable == 0:
+            if self._error is not None and not self._fin_received:
+                raise self._error
+            return b""
+        data = buf.read(max_bytes)
+        self._maybe_window_update()
+        self._touch()
+        return data
+
+    def shutdown(self, now: float) -> None:
+        """Close the write side (RFC 9293 §3.10.4 CLOSE semantics): queue a FIN after the data."""
+        self._now = now
+        st = self._state
+        if st in (_CLOSED, _LISTEN, _SYN_SENT):
+            if st is not _CLOSED:
+                self._delete("shutdown() before the handshake completed")
+            self._touch()
+            return
+        if self._fin_queued or st not in _AFTER_FIN:
+            return
+        self._fin_queued = True
+        if st is _SYN_RECEIVED:
+            # §3.10.4: the FIN waits until ESTABLISHED unless nothing was sent or queued.
+            self._touch()
+            return
+        self._set_state(_AFTER_FIN[st], "shutdown()" if not self._user_closed else "close()")
+        self._output(now)
+        self._touch()
+
+    def close(self, now: float) -> None:
+        """The program is done with the connection (RFC 9293 §3.10.4 CLOSE).
+
+        With unread received data this aborts with RST, as Linux does (RFC 2525 §2.17); otherwise
+        it shuts the write side down and orphans the connection (FIN-WAIT-2 then times out).
+        """
+        self._now = now
+        if self._user_closed:
+            return
+        self._user_closed = True
+        st = self._state
+        if self.config.rst_on_unread_close and self.readable and st.synchronized:
+            self._abort("close() with unread data")
+            self._touch()
+            return
+        if st is _FIN_WAIT_2:
+            self._t_wait = now + self.config.fin_wait_2_timeout
+        self.shutdown(now)
+
+    def abort(self, now: float) -> None:
+        """RFC 9293 §3.10.5 ABORT: send RST (in a synchronized or SYN-RECEIVED state), delete."""
+        self._now = now
+        self._user_closed = True
+        if self._state is not _CLOSED:
+            self._abort("abort()")
+        self._touch()
+
+    def expire_time_wait(self, now: float, cause: str = "2*MSL timeout") -> None:
+        """End TIME-WAIT now (the host kept the 4-tuple as a compact record until `now`)."""
+        self._now = now
+        if self._state is _TIME_WAIT:
+            self._delete(cause)
+
+    # ------------------------------------------------------------------ timers
+
+    def handle_timer(self, now: float) -> None:
+        """Run every timer whose deadline is at or before `now` (RFC 9293 §3.10.8)."""
+        self._now = now
+        if self._t_wait is not None and now >= self._t_wait:
+            self._t_wait = None
+            if self._state is _TIME_WAIT:
+                self._delete("2*MSL timeout")
+            elif self._state is _FIN_WAIT_2:
+                self._delete("FIN-WAIT-2 timeout")
+        if self._t_rtx is not None and now >= self._t_rtx:
+            self._t_rtx = None
+            self._on_rtx_timeout(now)
+        if self._t_persist is not None and now >= self._t_persist:
+            self._t_persist = None
+            self._on_persist_timeout(now)
+        if self._t_delack is not None and now >= self._t_delack:
+            self._t_delack = None
+            if self._ack_pending and self._state is not _CLOSED:
+                self._send_ack()
+        self._touch()
+
+    def _on_rtx_timeout(self, now: float) -> None:
+        st = self._state
+        rto = self._rto
+        assert rto is not None
+        cfg = self.config
+        if st is _SYN_SENT or st is _SYN_RECEIVED:
+            limit = cfg.syn_retries if st is _SYN_SENT else cfg.synack_retries
+            if self._rtx_count >= limit:
+                self._fail(TimeoutError(110, "connection timed out"), "SYN retries exhausted")
+                return
+            self._rtx_count += 1
+            rto.back_off()
+            self._rtt_time = None  # Karn's rule (RFC 6298 §3)
+            self._send_syn()
+            self._arm_rtx(now)
+            return
+        if self.snd_una == self.snd_max:
+            return
+        if self._rtx_count >= cfg.data_retries:
+            self._fail(TimeoutError(110, "connection timed out"), "retransmissions exhausted")
+            return
+        self._rtx_count += 1
+        if self._cc is not None:
+            self._cc.on_timeout(seq_diff(self.snd_max, self.snd_una))
+        rto.back_off()  # RFC 6298 §5.5
+        self._rtt_time = None
+        self.snd_nxt = self.snd_una  # go back: resend from the oldest unacknowledged byte
+        self._retransmit_head()
+        self._arm_rtx(now)  # §5.6
+
+    def _on_persist_timeout(self, now: float) -> None:
+        """Zero-window probe (RFC 9293 §3.8.6.1): Linux sends a bare ACK with SEG.SEQ=SND.UNA-1,
+        which the peer must answer with an ACK carrying its current window."""
+        if self._state not in _SENDING or self.snd_wnd > 0 or not self._unsent():
+            self._persist_backoff = 0
+            return
+        self._emit(ACK, (self.snd_una - 1) & SEQ_MASK)
+        self._persist_backoff += 1
+        self._arm_persist(now)
+
+    # ------------------------------------------------------------------ segment arrival
+
+    def segment_arrived(self, seg: TcpSegment, now: float) -> None:
+        """RFC 9293 §3.10.7 SEGMENT ARRIVES."""
+        self._now = now
+        st = self._state
+        if st is _CLOSED:
+            rst = reset_for(seg)  # §3.10.7.1
+            if rst is not None:
+                self._out.append(rst)
+        elif st is _LISTEN:
+            self._arrive_listen(seg, now)
+        elif st is _SYN_SENT:
+            self._arrive_syn_sent(seg, now)
+        else:
+            self._arrive(seg, now)
+        if self._ack_now and self._state is not _CLOSED:
+            self._send_ack()
+        self._touch()
+
+    def _arrive_listen(self, seg: TcpSegment, now: float) -> None:
+        """RFC 9293 §3.10.7.2 LISTEN."""
+        flags = int(seg.flags)
+        if flags & RST:  # first: an incoming RST is ignored
+            return
+        if flags & ACK:  # second: any ACK is bad: <SEQ=SEG.ACK><CTL=RST>
+            self._out.append(TcpSegment(seg.dst_port, seg.src_port, seg.ack, 0, _FLAGS[RST], 0))
+            return
+        if not flags & SYN:  # fourth: other control or text: drop
+            return
+        if flags & FIN and self.config.drop_synfin:
+            return
+        # Third: SYN. IRS, RCV.NXT; options negotiated; text and FIN on the SYN are not queued
+        # (as Linux without TCP Fast Open): the SYN-ACK acknowledges the SYN only.
+        self._now = now
+        self._init_tcb()
+        self.irs = seg.seq
+        self.rcv_nxt = self.rcv_wup = (seg.seq + 1) & SEQ_MASK
+        self._negotiate(seg)
+        self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 §2.2)
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = seg.ack
+        self.max_snd_wnd = self.snd_wnd
+        self._set_state(_SYN_RECEIVED, "SYN received")
+        self._send_syn()
+        self._arm_rtx(now)
+
+    def _arrive_syn_sent(self, seg: TcpSegment, now: float) -> None:
+        """RFC 9293 §3.10.7.3 SYN-SENT."""
+        flags = int(seg.flags)
+        ack = seg.ack
+        # First: check the ACK.
+        if flags & ACK and (seq_le(ack, self.iss) or seq_gt(ack, self.snd_max)):
+            if not flags & RST:
+                self._out.append(TcpSegment(seg.dst_port, seg.src_port, ack, 0, _FLAGS[RST], 0))
+            return
+        if flags & RST:  # second: RST, accepted only with an acceptable ACK
+            if flags & ACK:
+                self._fail(ConnectionRefusedError(111, "connection refused"), "RST received")
+            return
+        if not flags & SYN:  # fifth: neither SYN nor RST
+            return
+        # Fourth: SYN.
+        self.irs = seg.seq
+        self.rcv_nxt = self.rcv_wup = (seg.seq + 1) & SEQ_MASK
+        self._negotiate(seg)
+        if flags & ACK:
+            self.snd_una = ack
+            if seq_gt(ack, self.snd_nxt):
+                self.snd_nxt = ack
+            self._take_rtt_sample(ack, now)
+            self.snd_wnd = seg.window  # SYN-ACK windows are not scaled
+            self.snd_wl1 = seg.seq
+            self.snd_wl2 = ack
+            self.max_snd_wnd = self.snd_wnd
+            self._established("SYN-ACK received")
+            self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+            if seg.payload or flags & (FIN | URG):
+                self._text_and_fin(seg, flags, now)  # continue at the sixth step
+            self._output(now)
+            return
+        # Simultaneous open: SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+        self.snd_wnd = seg.window
+        self.snd_wl1 = seg.seq
+        self.snd_wl2 = ack
+        self.max_snd_wnd = self.snd_wnd
+        self._set_state(_SYN_RECEIVED, "SYN received (simultaneous open)")
+        self._rtx_count = 0
+        self._send_syn()
+        self._arm_rtx(now)
+
+    def _arrive(self, seg: TcpSegment, now: float) -> None:
+        """RFC 9293 §3.10.7.4: SYN-RECEIVED and every synchronized state."""
+        st = self._state
+        cfg = self.config
+        flags = int(seg.flags)
+        seq = seg.seq
+        payload = seg.payload
+        dlen = len(payload)
+        seg_len = dlen + (flags & SYN and 1) + (flags & FIN)
+        rcv_nxt = self.rcv_nxt
+        wnd = self._rcv_window()
+
+        # First: check the sequence number (Table 6).
+        delta = seq_diff(seq, rcv_nxt)
+        if seg_len == 0:
+            ok = delta == 0 if wnd == 0 else 0 <= delta < wnd
+        elif wnd == 0:
+            ok = False
+        else:
+            end = delta + seg_len - 1
+            ok = 0 <= delta < wnd or 0 <= end < wnd
+        if not ok and wnd == 0 and seg_len and delta == 0:
+            ok = True  # §3.10.7.4: valid ACKs, URGs and RSTs are still processed at window 0
+            payload, dlen, flags = b"", 0, flags & ~(FIN | SYN)
+            seg_len = 0
+            self._ack_now = True  # the text was not taken: tell the sender the window
+        if not ok:
+            if flags & RST:
+                return  # unacceptable RST: drop silently
+            if (
+                st is _SYN_RECEIVED and flags & SYN and not flags & ACK
+                and seq == self.irs
+            ):
+                self._send_syn()  # the peer retransmitted its SYN: repeat our SYN-ACK (Linux)
+                return
+            if st is _TIME_WAIT and flags & ACK:
+                self._t_wait = now + cfg.time_wait  # a retransmitted FIN restarts 2*MSL
+            self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
+            return
+        # Trim to the window: bytes before RCV.NXT (and a SYN there) are old.
+        if delta < 0:
+            if flags & SYN:
+                flags &= ~SYN
+                delta += 1
+            if delta < 0:
+                payload = payload[-delta:]
+                dlen = len(payload)
+                seq = rcv_nxt
+                delta = 0
+        if dlen > wnd - delta:
+            keep = max(wnd - delta, 0)
+            payload = payload[:keep]
+            dlen = keep
+            flags &= ~FIN  # the FIN lies beyond the window
+        ts = seg.timestamps if self.ts_ok else None
+        if ts is not None and seq_le(seq, self.rcv_wup):
+            self.ts_recent = ts.value  # RFC 7323 §4.3
+
+        # Second: check the RST bit.
+        if flags & RST:
+            if cfg.rfc5961_rst and seq != rcv_nxt:
+                self._challenge_ack(now)  # RFC 5961 §3.2: in window, not exact
+                return
+            if st is _SYN_RECEIVED:
+                if self.passive:
+                    self._back_to_listen("RST received")
+                else:
+                    self._fail(ConnectionRefusedError(111, "connection refused"), "RST received")
+            elif st in (_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT):
+                self._fail(ConnectionResetError(104, "connection reset by peer"), "RST received")
+            else:  # CLOSING, LAST-ACK, TIME-WAIT
+                self._delete("RST received")
+            return
+
+        # Third: security/compartment does not apply (no IP security option).
+
+        # Fourth: check the SYN bit.
+        if flags & SYN:
+            if st is _SYN_RECEIVED and self.passive:
+                self._back_to_listen("SYN received")
+                return
+            if cfg.rfc5961_syn:
+                self._challenge_ack(now)  # RFC 5961 §4.2: whatever the sequence number
+                return
+            # RFC 793: a SYN in the window is an error: reset (<SEQ=SND.NXT><ACK=RCV.NXT>).
+            self._out.append(TcpSegment(
+                self.local[1], self.remote[1], self.snd_nxt, self.rcv_nxt, _FLAGS[RST | ACK], 0
+            ))
+            self._fail(ConnectionResetError(104, "connection reset (SYN received)"), "SYN received")
+            return
+
+        # Fifth: check the ACK field.
+        if not flags & ACK:
+            return
+        ack = seg.ack
+        if cfg.rfc5961_ack and (
+            seq_gt(ack, self.snd_max)
+            or seq_lt(ack, (self.snd_una - max(self.max_snd_wnd, 1)) & SEQ_MASK)
+        ):
+            # RFC 5961 §5.2: outside (SND.UNA - MAX.SND.WND) .. SND.NXT: discard, send an ACK.
+            if st is _SYN_RECEIVED:
+                self._out.append(TcpSegment(seg.dst_port, seg.src_port, ack, 0, _FLAGS[RST], 0))
+            else:
+                self._challenge_ack(now)
+            return
+        if st is _SYN_RECEIVED:
+            if seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max):
+                self.snd_wnd = seg.window << self.snd_wscale
+                self.snd_wl1 = seq
+                self.snd_wl2 = ack
+                self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+                self._established("ACK of SYN received" if not dlen else "data acknowledging SYN")
+                st = self._state
+            else:
+                # <SEQ=SEG.ACK><CTL=RST>
+                self._out.append(TcpSegment(seg.dst_port, seg.src_port, ack, 0, _FLAGS[RST], 0))
+                return
+        if seq_gt(ack, self.snd_max):
+            self._ack_now = True  # acknowledges something not yet sent: ACK, drop
+            return
+        if not self._process_ack(seg, flags, seq, ack, dlen, now):
+            return
+        st = self._state
+        if st is _CLOSED:
+            return
+        if st is _LAST_ACK:
+            return  # only the ACK of our FIN was expected (and it deleted the TCB when it came)
+        if st is _CLOSING:
+            return  # ACK processing moved to TIME-WAIT if it acknowledged our FIN
+
+        # Sixth and seventh: URG and segment text; eighth: FIN.
+        if dlen or flags & (FIN | URG):
+            self._text_and_fin(seg, flags, now, payload, seq)
+
+    def _text_and_fin(
+        self,
+        seg: TcpSegment,
+        flags: int,
+        now: float,
+        payload: bytes | None = None,
+        seq: int | None = None,
+    ) -> None:
+        """RFC 9293 §3.10.7.4 sixth (URG), seventh (text) and eighth (FIN) steps."""
+        if payload is None:
+            payload = seg.payload
+        if seq is None:
+            seq = seg.seq if not flags & SYN else (seg.seq + 1) & SEQ_MASK
+        st = self._state
+        dlen = len(payload)
+        if flags & URG and st in _RECEIVING:
+            up = (seq + seg.urgent) & SEQ_MASK
+            if seq_gt(up, self.rcv_up):
+                self.rcv_up = up  # urgent data is delivered in line (RFC 6093)
+        if dlen and st in _RECEIVING:
+            if self._user_closed and self.config.rst_on_unread_close:
+                # Linux: data for a closed socket aborts it: <SEQ=SEG.ACK><CTL=RST>.
+                self._out.append(TcpSegment(seg.dst_port, seg.src_port, seg.ack, 0, _FLAGS[RST], 0))
+                self._fail(ConnectionResetError(104, "data after close()"), "data after close()")
+                return
+            self._receive_text(seq, payload, now)
+        if flags & FIN:
+            fin_seq = (seq + dlen) & SEQ_MASK
+            if fin_seq == self.rcv_nxt:
+                self._fin_arrived(now)
+            elif seq_gt(fin_seq, self.rcv_nxt) and st in _RECEIVING:
+                self._peer_fin_seq = fin_seq  # beyond a hole: processed once the hole fills
+
+    def _receive_text(self, seq: int, payload: bytes, now: float) -> None:
+        """Seventh step: place text in the receive buffer, advance RCV.NXT, decide the ACK."""
+        buf = self._rcvbuf
+        if buf is None:
+            buf = self._rcvbuf = ReceiveBuffer(self.config.rcv_buf)
+        delta = seq_diff(seq, self.rcv_nxt)
+        had_holes = bool(buf._starts)
+        n = buf.insert(delta, payload)
+        if n:
+            self.rcv_nxt = (self.rcv_nxt + n) & SEQ_MASK
+            self._push_event(DataReceived(buf.readable))
+        if delta > 0 or had_holes:
+            self._ack_now = True  # RFC 5681 §4.2: out-of-order data or a filled hole
+        elif self._quick > 0:
+            self._quick -= 1
+            self._ack_now = True
+        else:
+            self._rcvd_unacked += len(payload)
+            if self._rcvd_unacked >= 2 * self.smss or self.config.delayed_ack <= 0:
+                self._ack_now = True  # RFC 9293 §3.8.6.3: at least every second full segment
+            else:
+                self._schedule_delack(now)
+        if self._peer_fin_seq is not None and self._peer_fin_seq == self.rcv_nxt:
+            self._peer_fin_seq = None
+            self._fin_arrived(now)
+
+    def _fin_arrived(self, now: float) -> None:
+        """Eighth step: the peer's FIN is in order."""
+        if self._fin_received:
+            # A FIN again (TIME-WAIT and the like): acknowledge, restart 2*MSL in TIME-WAIT.
+            if self._state is _TIME_WAIT:
+                self._t_wait = now + self.config.time_wait
+            self._ack_now = True
+            return
+        self._fin_received = True
+        self.rcv_nxt = (self.rcv_nxt + 1) & SEQ_MASK
+        self._push_event(EndOfStream())
+        st = self._state
+        new = _ON_FIN[st]
+        if st is _FIN_WAIT_1 and self._our_fin_acked():
+            new = _TIME_WAIT
+        if new is _TIME_WAIT:
+            self._enter_time_wait(now, "FIN received")
+            self._ack_now = True
+            return
+        if new is not st:
+            self._set_state(new, "FIN received")
+        if new is _CLOSING:
+            self._ack_now = True
+        elif not self._ack_now:
+            # Linux delays the ACK of a FIN, so that a program closing at once sends FIN+ACK
+            # (the three-segment close).
+            self._schedule_delack(now)
+
+    # ------------------------------------------------------------------ ACK processing
+
+    def _process_ack(
+        self, seg: TcpSegment, flags: int, seq: int, ack: int, dlen: int, now: float
+    ) -> bool:
+        """Fifth step for ESTABLISHED and later states. Returns False to stop processing."""
+        una = self.snd_una
+        if seq_gt(ack, una):
+            acked = seq_diff(ack, una)
+            self.snd_una = ack
+            if seq_lt(self.snd_nxt, ack):
+                self.snd_nxt = ack
+            self._take_rtt_sample(ack, now)
+            buf = self._sndbuf
+            if buf is not None and len(buf):
+                n = buf.acknowledge(seq_diff(ack, self._sbuf_seq))
+                if n:
+                    self._sbuf_seq = (self._sbuf_seq + n) & SEQ_MASK
+                    if self._send_blocked and buf.space:
+                        self._send_blocked = False
+                        self._push_event(SendSpaceAvailable(buf.space))
+            self._rtx_count = 0
+            cc = self._cc
+            flight = seq_diff(self.snd_max, ack)
+            if cc is not None and cc.on_ack(acked, ack, flight):
+                self._retransmit_head()  # NewReno partial ACK (RFC 6582 §3.2)
+            if ack == self.snd_max:
+                self._t_rtx = None  # RFC 6298 §5.2
+            else:
+                self._arm_rtx(now, restart=True)  # §5.3
+            st = self._state
+            if self._fin_queued and self._our_fin_acked():
+                if st is _FIN_WAIT_1:
+                    self._set_state(_FIN_WAIT_2, "ACK of FIN received")
+                    if self._user_closed:
+                        self._t_wait = now + self.config.fin_wait_2_timeout
+                elif st is _CLOSING:
+                    self._enter_time_wait(now, "ACK of FIN received")
+                elif st is _LAST_ACK:
+                    self._delete("ACK of FIN received")
+                    return False
+        elif (
+            ack == una and not dlen and not flags & (SYN | FIN) and una != self.snd_max
+            and (seg.window << self.snd_wscale) == self.snd_wnd and self._cc is not None
+            and self._cc.on_dup_ack(seq_diff(self.snd_max, una), self.snd_max)
+        ):
+            # RFC 5681 §2 duplicate ACK (same window, nothing else), the third: fast retransmit.
+            self._rtt_time = None
+            self._retransmit_head()
+        # Window update (RFC 9293 §3.10.7.4): only from segments newer than the last update.
+        if seq_le(self.snd_una, ack) and (
+            seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack))
+        ):
+            wnd = seg.window << self.snd_wscale
+            if wnd > self.max_snd_wnd:
+                self.max_snd_wnd = wnd
+            self.snd_wnd = wnd
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+            if wnd and self._t_persist is not None:
+                self._t_persist = None
+                self._persist_backoff = 0
+        self._output(now)
+        return True
+
+    def _take_rtt_sample(self, ack: int, now: float) -> None:
+        if self._rtt_time is not None and seq_ge(ack, self._rtt_seq):
+            assert self._rto is not None
+            self._rto.sample(now - self._rtt_time)
+            self._rtt_time = None
+
+    # ------------------------------------------------------------------ transmission
+
+    def _unsent(self) -> int:
+        """Buffered bytes not yet sent (beyond SND.NXT)."""
+        buf = self._sndbuf
+        if buf is None:
+            return 0
+        return len(buf) - seq_diff(self.snd_nxt, self._sbuf_seq)
+
+    def _fin_seq(self) -> int:
+        """Sequence number of our FIN (valid once the write side is shut down)."""
+        n = len(self._sndbuf) if self._sndbuf is not None else 0
+        return (self._sbuf_seq + n) & SEQ_MASK
+
+    def _fin_sent(self) -> bool:
+        return self._fin_queued and seq_gt(self.snd_max, self._fin_seq())
+
+    def _our_fin_acked(self) -> bool:
+        return self._fin_queued and seq_gt(self.snd_una, self._fin_seq())
+
+    def _output(self, now: float) -> None:
+        """Send what the send buffer, the peer's window and the congestion window allow."""
+        if self._state not in _SENDING:
+            return
+        buf = self._sndbuf
+        buffered = len(buf) if buf is not None else 0
+        cc = self._cc
+        smss = self.smss
+        while True:
+            sent = seq_diff(self.snd_nxt, self._sbuf_seq)
+            remaining = buffered - sent
+            if remaining <= 0:
+                if self._fin_queued and remaining == 0:  # only our FIN is left
+                    self._transmit(ACK | FIN, self.snd_nxt, b"", now)
+                break
+            flight = seq_diff(self.snd_nxt, self.snd_una)
+            usable = self.snd_wnd - flight
+            if cc is not None and cc.cwnd - flight < usable:
+                usable = cc.cwnd - flight
+            size = remaining if remaining < smss else smss
+            if usable < size:
+                # Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a partial segment only if it is at
+                # least half the largest window the peer offered.
+                if usable > 0 and usable >= self.max_snd_wnd >> 1:
+                    size = usable
+                else:
+                    if flight == 0 and self.snd_wnd < size and self._t_persist is None:
+                        self._arm_persist(now)
+                    break
+            assert buf is not None
+            last = sent + size == buffered
+            fin = last and self._fin_queued
+            flags = ACK | PSH if last else ACK
+            if fin:
+                flags |= FIN
+            self._transmit(flags, self.snd_nxt, buf.peek(sent, size), now)
+            if fin:
+                break
+
+    def _transmit(self, flags: int, seq: int, payload: bytes, now: float) -> None:
+        """Send new or resent data at SND.NXT and advance it; time it; arm the RTO."""
+        self._emit(flags, seq, payload)
+        nxt = (seq + len(payload) + (flags & FIN)) & SEQ_MASK
+        self.snd_nxt = nxt
+        if seq_gt(nxt, self.snd_max):
+            if self._rtt_time is None and seq_ge(seq, self.snd_max):
+                self._rtt_seq = nxt
+                self._rtt_time = now
+            self.snd_max = nxt
+        if self._t_rtx is None:
+            self._arm_rtx(now)
+
+    def _retransmit_head(self) -> None:
+        """Resend the oldest unacknowledged segment (RTO or fast retransmit)."""
+        buf = self._sndbuf
+        buffered = len(buf) if buf is not None else 0
+        index = seq_diff(self.snd_una, self._sbuf_seq)
+        size = min(buffered - index, self.smss)
+        if size < 0:
+            size = 0
+        fin = self._fin_sent() and index + size == buffered
+        if size == 0 and not fin:
+            return
+        payload = buf.peek(index, size) if buf is not None and size else b""
+        flags = ACK | (PSH if index + size == buffered and size else 0) | (FIN if fin else 0)
+        self._emit(flags, self.snd_una, payload)
+        end = (self.snd_una + size + (1 if fin else 0)) & SEQ_MASK
+        if seq_gt(end, self.snd_nxt):
+            self.snd_nxt = end
+
+    def _emit(self, flags: int, seq: int, payload: bytes = b"") -> None:
+        """Queue a non-SYN segment; one carrying ACK advertises the window and clears a pending
+        (delayed) ACK."""
+        options: tuple[TcpOption, ...] = ()
+        if flags & ACK:
+            ack = self.rcv_nxt
+            window = self._advertise()
+            self._ack_pending = False
+            self._ack_now = False
+            self._t_delack = None
+            self._rcvd_unacked = 0
+        else:
+            ack = 0
+            window = 0
+        if self.ts_ok:
+            options = (_NOP, _NOP, Timestamps(self._tsval(), self.ts_recent))
+        if self.sack_ok and flags & ACK and self._rcvbuf is not None and self._rcvbuf._starts:
+            options = (*options, _NOP, _NOP, Sack(self._sack_blocks(3 if self.ts_ok else 4)))
+        self._out.append(
+            TcpSegment(
+                self.local[1], self.remote[1], seq, ack, _FLAGS[flags], window, 0, options,
+                payload,
+            )
+        )
+
+    def _send_ack(self) -> None:
+        """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
+        self._emit(ACK, self.snd_nxt)
+
+    def _challenge_ack(self, now: float) -> None:
+        """RFC 5961 §3.2 / §4.2 / §5.2 challenge ACK, rate limited (§7)."""
+        limiter = self._limiter
+        if limiter is None:
+            limiter = self._limiter = ChallengeAckLimiter(self.config.challenge_ack_limit)
+        if limiter.allow(now):
+            self._ack_now = True
+
+    def _send_syn(self) -> None:
+        """SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with Linux's options and initial window."""
+        cfg = self.config
+        synack = self._state is _SYN_RECEIVED
+        opts: list[TcpOption] = [Mss(cfg.mss)]
+        offer_ts = cfg.timestamps if not synack else self.ts_ok
+        offer_sack = cfg.sack if not synack else self.sack_ok
+        offer_ws = self.ws_ok if synack else cfg.window_scale is not None
+        if offer_ts:
+            opts += [_SACK_OK] if offer_sack else [_NOP, _NOP]
+            opts.append(Timestamps(self._tsval(), self.ts_recent if synack else 0))
+        elif offer_sack:
+            opts += [_NOP, _NOP, _SACK_OK]
+        if offer_ws:
+            opts += [_NOP, WindowScale(cfg.window_scale or 0)]
+        flags = SYN | ACK if synack else SYN
+        self._out.append(
+            TcpSegment(
+                self.local[1], self.remote[1], self.iss, self.rcv_nxt if synack else 0,
+                _FLAGS[flags], min(self.rcv_wnd, 0xFFFF), 0, tuple(opts),
+            )
+        )
+        if self._rtt_time is None and self._rtx_count == 0:
+            self._rtt_seq = (self.iss + 1) & SEQ_MASK
+            self._rtt_time = self._now
+        self.snd_nxt = self.snd_max = (self.iss + 1) & SEQ_MASK
+        if synack:
+            self.rcv_wup = self.rcv_nxt
+        self._ack_pending = False
+        self._ack_now = False
+        self._t_delack = None
+
+    def _tsval(self) -> int:
+        return (int(self._now * 1000) + self.ts_offset) & SEQ_MASK
+
+    def _sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
+        """RFC 2018 §4: the block holding the latest segment first, then the others."""
+        buf = self._rcvbuf
+        assert buf is not None
+        base = buf.next
+        blocks = []
+        first = buf.last_range
+        if first is not None:
+            blocks.append(first)
+        for r in buf.ranges():
+            if len(blocks) >= limit:
+                break
+            if first is None or r[0] != first[0]:
+                blocks.append(r)
+        nxt = self.rcv_nxt
+        return tuple(
+            ((nxt + s - base) & SEQ_MASK, (nxt + e - base) & SEQ_MASK) for s, e in blocks[:limit]
+        )
+
+    # ------------------------------------------------------------------ windows
+
+    def _rcv_window(self) -> int:
+        """RCV.WND: what is left of the window last advertised."""
+        w = seq_diff(self.rcv_wup, self.rcv_nxt) + self.rcv_wnd
+        return w if w > 0 else 0
+
+    def _free_window(self) -> int:
+        """The window the buffer could offer now, rounded down to the scale unit (Linux)."""
+        buf = self._rcvbuf
+        free = buf.free_space() if buf is not None else self.config.rcv_buf
+        if free > self._rcv_cap:
+            free = self._rcv_cap
+        ws = self.rcv_wscale
+        free = (free >> ws) << ws
+        if free < self.smss and free < self._rcv_cap:
+            free = 0  # receiver SWS avoidance (RFC 9293 §3.8.6.2.2)
+        return free
+
+    def _advertise(self) -> int:
+        """The window field for an outgoing segment; never shrinks the window already offered."""
+        free = self._free_window()
+        cur = self._rcv_window()
+        ws = self.rcv_wscale
+        if free < cur:
+            free = ((cur + (1 << ws) - 1) >> ws) << ws
+        field = free >> ws
+        if field > 0xFFFF:
+            field = 0xFFFF
+        self.rcv_wnd = field << ws
+        self.rcv_wup = self.rcv_nxt
+        return field
+
+    def _maybe_window_update(self) -> None:
+        """After a read: announce a window that at least doubled (Linux tcp_cleanup_rbuf)."""
+        if not self._state.synchronized or self._fin_received:
+            return
+        cur = self._rcv_window()
+        if 2 * cur <= self._rcv_cap:
+            new = self._free_window()
+            if new and new >= 2 * cur:
+                self._send_ack()
+
+    # ------------------------------------------------------------------ timers (arming)
+
+    def _arm_rtx(self, now: float, restart: bool = False) -> None:
+        assert self._rto is not None
+        if restart or self._t_rtx is None:
+            self._t_rtx = now + self._rto.current()
+
+    def _arm_persist(self, now: float) -> None:
+        assert self._rto is not None
+        base = max(self._rto.rto, self.config.persist_min)
+        self._t_persist = now + min(base * (1 << self._persist_backoff), self.config.rto_max)
+
+    def _schedule_delack(self, now: float) -> None:
+        self._ack_pending = True
+        if self._t_delack is None:
+            self._t_delack = now + self.config.delayed_ack
+
+    # ------------------------------------------------------------------ state changes
+
+    def _init_tcb(self) -> None:
+        cfg = self.config
+        self._rto = RtoEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
+        self.snd_una = self.snd_nxt = self.snd_max = self.iss
+        self._sbuf_seq = (self.iss + 1) & SEQ_MASK
+        self._rtx_count = 0
+        self.rcv_wscale = 0
+        self.snd_wscale = 0
+        self.ws_ok = False
+        # Linux: the SYN offers the buffer space rounded down to a multiple of the MSS.
+        self.rcv_wnd = self._rcv_cap = (cfg.rcv_buf // cfg.mss) * cfg.mss
+
+    def _negotiate(self, seg: TcpSegment) -> None:
+        """RFC 7323 / RFC 2018 / RFC 9293 §3.7.1: options from the peer's SYN or SYN-ACK."""
+        cfg = self.config
+        mss = ws = None
+        sack = False
+        ts: Timestamps | None = None
+        for opt in seg.options:
+            t = type(opt)
+            if t is Mss:
+                mss = opt.value  # type: ignore[union-attr]
+            elif t is WindowScale:
+                ws = opt.shift  # type: ignore[union-attr]
+            elif t is SackPermitted:
+                sack = True
+            elif t is Timestamps:
+                ts = opt  # type: ignore[assignment]
+        if mss is None:
+            v6 = isinstance(self.local[0], IPv6Address)
+            mss = cfg.default_peer_mss_ipv6 if v6 else cfg.default_peer_mss_ipv4
+        self.peer_mss = mss
+        active = self._state is _SYN_SENT
+        if ws is not None and cfg.window_scale is not None:
+            self.snd_wscale = min(ws, 14)  # RFC 7323 §2.3
+            self.rcv_wscale = cfg.window_scale
+            self.ws_ok = True
+        else:
+            self.ws_ok = False
+            self.snd_wscale = 0
+            self.rcv_wscale = 0
+        self.sack_ok = sack and cfg.sack
+        self.ts_ok = ts is not None and cfg.timestamps
+        if ts is not None and self.ts_ok:
+            self.ts_recent = ts.value
+        self.smss = max(min(mss, cfg.mss) - (_TS_OPT_LEN if self.ts_ok else 0), 1)
+        if not active:
+            # Linux: the SYN-ACK offers the space rounded down to our MSS less the timestamps.
+            unit = max(cfg.mss - (_TS_OPT_LEN if self.ts_ok else 0), 1)
+            self.rcv_wnd = self._rcv_cap = (cfg.rcv_buf // unit) * unit
+
+    def _established(self, cause: str) -> None:
+        cfg = self.config
+        self._cc = NewReno(self.smss, cfg.initial_cwnd_segments)
+        self._quick = cfg.quick_acks
+        self._rtx_count = 0
+        self._t_rtx = None
+        self._set_state(_ESTABLISHED, cause)
+        self._push_event(Connected())
+        if self._fin_queued:  # shutdown() during SYN-RECEIVED: the FIN goes now
+            self._set_state(_FIN_WAIT_1, "shutdown() (queued)")
+
+    def _enter_time_wait(self, now: float, cause: str) -> None:
+        self._set_state(_TIME_WAIT, cause)
+        self._t_rtx = self._t_persist = self._t_delack = None
+        self._t_wait = now + self.config.time_wait
+
+    def _back_to_listen(self, cause: str) -> None:
+        """RFC 9293 §3.10.7.4: a passive SYN-RECEIVED connection returns to LISTEN."""
+        self._out = [s for s in self._out if not int(s.flags) & SYN]
+        self._clear_timers()
+        self._set_state(_LISTEN, cause)
+
+    def _fail(self, error: OSError, cause: str) -> None:
+        """The connection ends with an error the program sees."""
+        self._error = error
+        self._clear_timers()
+        if self._sndbuf is not None:
+            self._sndbuf = None
+        self._set_state(_CLOSED, cause)
+        self._push_event(ConnectionFailed(error))
+        self._push_event(ConnectionClosed())
+
+    def _abort(self, cause: str) -> None:
+        """Send RST (Linux: RST+ACK at SND.NXT) where the peer has a TCB, then delete."""
+        st = self._state
+        if (st.synchronized or st is _SYN_RECEIVED) and st is not _TIME_WAIT:
+            self._emit(RST | ACK, self.snd_nxt)
+        self._delete(cause)
+
+    def _delete(self, cause: str) -> None:
+        """Enter CLOSED and drop the TCB's queues (the object stays readable)."""
+        self._clear_timers()
+        self._sndbuf = None
+        self._set_state(_CLOSED, cause)
+        self._push_event(ConnectionClosed())
+
+    def _clear_timers(self) -> None:
+        self._t_rtx = self._t_delack = self._t_persist = self._t_wait = None
+        self._ack_pending = self._ack_now = False
+
+    def _set_state(self, new: State, cause: str) -> None:
+        old = self._state
+        if old is new:
+            return
+        self._state = new
+        self._push_event(StateChanged(old, new, cause))
+        if self.on_transition is not None:
+            self.on_transition(self, old, new, cause)
+
+    def _push_event(self, event: Event) -> None:
+        if self._events is None:
+            self._events = [event]
+        else:
+            self._events.append(event)
+
+    def _touch(self) -> None:
+        if self._host is not None:
+            self._host.touched(self)

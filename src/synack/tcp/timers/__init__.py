@@ -1,0 +1,1 @@
+"""Timer arithmetic of the TCP core (retransmission timeout)."""

@@ -1,0 +1,250 @@
+"""Two connections wired back to back in memory: handshakes, data, closes, as Linux shows them."""
+
+from __future__ import annotations
+
+import pytest
+
+from synack.tcp.config import TcpConfig
+from synack.tcp.connection import Connection
+from synack.tcp.events import (
+    Connected,
+    ConnectionClosed,
+    DataReceived,
+    EndOfStream,
+    StateChanged,
+)
+from synack.tcp.state import State
+from synack.wire.seq import SEQ_MASK
+from synack.wire.tcp import Mss, Nop, SackPermitted, Timestamps, WindowScale
+from test_tcp_support import LOCAL, REMOTE, Pair, brief, events, plain_config
+
+C_ISS = 2**32 - 10001
+S_ISS = 2**32 - 20001
+
+
+def rel(pair: Pair) -> list[tuple[str, str, int, int, int, int]]:
+    """The wire as tcpdump's relative numbers: (direction, flags, seq, ack, win, len)."""
+    out = []
+    for direction, x in pair.wire:
+        mine, theirs = (C_ISS, S_ISS) if direction == "c>s" else (S_ISS, C_ISS)
+        (flags, seq, ack, win, length), = brief([x])
+        out.append((direction, flags, (seq - mine) & SEQ_MASK, (ack - theirs) & SEQ_MASK
+                    if "." in flags else 0, win, length))
+    return out
+
+
+def test_seed_exchange_linux_options_windows_and_three_segment_close() -> None:
+    pair = Pair()
+    pair.client.connect(0.0)
+    pair.shuttle()
+    syn, synack, ack = (x for _, x in pair.wire[:3])
+    assert syn.options == (Mss(1460), SackPermitted(), Timestamps(1000, 0), Nop(), WindowScale(7))
+    assert syn.window == 64240
+    assert synack.options == (
+        Mss(1460), SackPermitted(), Timestamps(5000, 1000), Nop(), WindowScale(7)
+    )
+    assert synack.window == 65160
+    assert ack.options == (Nop(), Nop(), Timestamps(1000, 5000))
+    assert pair.client.smss == 1448 and pair.server.smss == 1448
+    pair.client.send(b"G" * 76, 0.0)
+    pair.shuttle()
+    assert pair.server.receive() == b"G" * 76
+    pair.server.send(b"R" * 612, 0.0)
+    pair.shuttle()
+    assert pair.client.receive() == b"R" * 612
+    pair.client.close(0.0)
+    pair.shuttle()
+    assert pair.server.state is State.CLOSE_WAIT
+    pair.server.close(0.0)  # the program closes at once: FIN rides on the ACK of the peer's FIN
+    pair.shuttle()
+    assert rel(pair) == [
+        ("c>s", "S", 0, 0, 64240, 0),
+        ("s>c", "S.", 0, 1, 65160, 0),
+        ("c>s", ".", 1, 1, 502, 0),
+        ("c>s", "P.", 1, 1, 502, 76),
+        ("s>c", ".", 1, 77, 509, 0),
+        ("s>c", "P.", 1, 77, 509, 612),
+        ("c>s", ".", 77, 613, 501, 0),
+        ("c>s", "F.", 77, 613, 501, 0),
+        ("s>c", "F.", 613, 78, 509, 0),
+        ("c>s", ".", 78, 614, 501, 0),
+    ]
+    assert pair.client.state is State.TIME_WAIT
+    assert pair.server.state is State.CLOSED
+
+
+def test_events_of_a_lifecycle() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.client.send(b"x" * 10, 0.0)
+    pair.shuttle()
+    pair.client.close(0.0)
+    pair.shuttle()
+    got = events(pair.server)
+    assert [type(e) for e in got] == [
+        StateChanged, StateChanged, StateChanged, Connected, DataReceived, StateChanged,
+        EndOfStream,
+    ] or [type(e) for e in got] == [
+        StateChanged, StateChanged, StateChanged, Connected, DataReceived, EndOfStream,
+        StateChanged,
+    ]
+    changes = [(e.old, e.new) for e in got if isinstance(e, StateChanged)]
+    assert changes == [
+        (State.CLOSED, State.LISTEN), (State.LISTEN, State.SYN_RECEIVED),
+        (State.SYN_RECEIVED, State.ESTABLISHED), (State.ESTABLISHED, State.CLOSE_WAIT),
+    ]
+    pair.server.close(0.0)
+    pair.shuttle()
+    assert isinstance(events(pair.server)[-1], ConnectionClosed)
+
+
+def test_bulk_transfer_across_the_wrap_is_byte_exact() -> None:
+    pair = Pair()
+    pair.handshake()
+    data = bytes(range(256)) * 800  # 204800 bytes: both directions wrap past 2**32
+    sent = 0
+    got = bytearray()
+    while len(got) < len(data):
+        if sent < len(data):
+            sent += pair.client.send(data[sent:], pair.now)
+        pair.run_until(pair.now + 0.05)
+        got += pair.server.receive()
+    assert bytes(got) == data
+    assert pair.client.snd_una == (C_ISS + 1 + len(data)) & SEQ_MASK
+
+
+def test_pure_options_off_both_ways() -> None:
+    pair = Pair(client_config=plain_config())
+    pair.handshake()
+    synack = pair.wire[1][1]
+    assert synack.options == (Mss(1460),)  # only what the SYN offered comes back
+    assert pair.server.ts_ok is False and pair.server.sack_ok is False
+    assert pair.client.smss == 1460
+    pair.client.send(b"a" * 3000, 0.0)
+    pair.shuttle()
+    sizes = [len(x.payload) for d, x in pair.wire if d == "c>s" and x.payload]
+    assert sizes == [1460, 1460, 80]
+    assert [int(x.flags) & 8 for d, x in pair.wire if d == "c>s" and x.payload] == [0, 0, 8]
+
+
+def test_peer_mss_is_honoured() -> None:
+    pair = Pair(server_config=TcpConfig(mss=536))
+    pair.handshake()
+    assert pair.client.smss == 536 - 12
+    pair.client.send(b"z" * 2000, 0.0)
+    pair.shuttle()
+    assert max(len(x.payload) for d, x in pair.wire if d == "c>s") == 524
+
+
+def test_data_on_the_third_handshake_segment() -> None:
+    client = Connection(LOCAL, REMOTE, config=plain_config(), iss=C_ISS)
+    server = Connection(REMOTE, LOCAL, config=plain_config(), iss=S_ISS)
+    server.listen()
+    client.connect(0.0)
+    server.segment_arrived(client.segments_to_send()[0], 0.0)
+    synack = server.segments_to_send()[0]
+    client.segment_arrived(synack, 0.0)
+    client.segments_to_send()  # the bare ACK is lost
+    client.send(b"hello", 0.0)
+    (data,) = client.segments_to_send()
+    server.segment_arrived(data, 0.0)
+    assert server.state is State.ESTABLISHED
+    assert server.receive() == b"hello"
+    assert brief(server.segments_to_send()) == [
+        (".", (S_ISS + 1) & SEQ_MASK, (C_ISS + 6) & SEQ_MASK, 64240, 0)
+    ]
+
+
+def test_simultaneous_open() -> None:
+    a = Connection(LOCAL, REMOTE, config=plain_config(), iss=C_ISS)
+    b = Connection(REMOTE, LOCAL, config=plain_config(), iss=S_ISS)
+    a.connect(0.0)
+    b.connect(0.0)
+    (syn_a,), (syn_b,) = a.segments_to_send(), b.segments_to_send()
+    a.segment_arrived(syn_b, 0.0)
+    b.segment_arrived(syn_a, 0.0)
+    assert a.state is State.SYN_RECEIVED and b.state is State.SYN_RECEIVED
+    (sa_a,), (sa_b,) = a.segments_to_send(), b.segments_to_send()
+    assert brief([sa_a]) == [("S.", C_ISS, (S_ISS + 1) & SEQ_MASK, 64240, 0)]
+    a.segment_arrived(sa_b, 0.0)
+    b.segment_arrived(sa_a, 0.0)
+    assert a.state is State.ESTABLISHED and b.state is State.ESTABLISHED
+    assert a.segments_to_send() == [] and b.segments_to_send() == []
+
+
+def test_simultaneous_close_goes_through_closing() -> None:
+    pair = Pair(plain_config(), plain_config())
+    pair.handshake()
+    pair.client.close(0.0)
+    pair.server.close(0.0)
+    (fin_c,), (fin_s,) = pair.client.segments_to_send(), pair.server.segments_to_send()
+    pair.client.segment_arrived(fin_s, 0.0)
+    pair.server.segment_arrived(fin_c, 0.0)
+    assert pair.client.state is State.CLOSING and pair.server.state is State.CLOSING
+    pair.shuttle()
+    assert pair.client.state is State.TIME_WAIT and pair.server.state is State.TIME_WAIT
+
+
+def test_half_close_keeps_the_other_direction_open() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.client.shutdown(0.0)
+    pair.shuttle()
+    assert pair.client.state is State.FIN_WAIT_2
+    assert pair.server.state is State.CLOSE_WAIT and pair.server.at_eof
+    pair.server.send(b"more data after your FIN", 0.0)
+    pair.shuttle()
+    assert pair.client.receive() == b"more data after your FIN"
+    with pytest.raises(BrokenPipeError):
+        pair.client.send(b"x", 0.0)
+    pair.server.close(0.0)
+    pair.shuttle()
+    assert pair.client.state is State.TIME_WAIT and pair.server.state is State.CLOSED
+
+
+def test_close_wait_stays_until_the_program_closes_and_fin_wait_2_times_out() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.client.close(0.0)
+    pair.run_until(1000.0)
+    assert pair.server.state is State.CLOSE_WAIT  # never closed by its program
+    assert pair.client.state is State.CLOSED  # orphaned FIN-WAIT-2: tcp_fin_timeout (60 s)
+    causes = [e.cause for e in events(pair.client) if isinstance(e, StateChanged)]
+    assert causes[-1] == "FIN-WAIT-2 timeout"
+
+
+def test_close_with_unread_data_sends_rst() -> None:
+    pair = Pair(plain_config(), plain_config())
+    pair.handshake()
+    pair.client.send(b"unread", 0.0)
+    pair.shuttle()
+    pair.wire.clear()
+    pair.server.close(0.0)
+    assert pair.server.state is State.CLOSED
+    assert brief(pair.server.segments_to_send()) == [
+        ("R.", (S_ISS + 1) & SEQ_MASK, (C_ISS + 7) & SEQ_MASK, 64240, 0)
+    ]
+
+
+def test_abort_sends_rst_and_peer_sees_reset() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.server.abort(0.0)
+    pair.shuttle()
+    assert pair.client.state is State.CLOSED
+    assert isinstance(pair.client.error, ConnectionResetError)
+    with pytest.raises(BrokenPipeError):
+        pair.client.send(b"x", 0.0)
+    with pytest.raises(ConnectionResetError):
+        pair.client.receive()
+
+
+def test_refused_connection() -> None:
+    client = Connection(LOCAL, REMOTE, iss=C_ISS)
+    closed = Connection(REMOTE, LOCAL)
+    client.connect(0.0)
+    closed.segment_arrived(client.segments_to_send()[0], 0.0)
+    (rst,) = closed.segments_to_send()
+    assert brief([rst]) == [("R.", 0, (C_ISS + 1) & SEQ_MASK, 0, 0)]
+    client.segment_arrived(rst, 0.0)
+    assert isinstance(client.error, ConnectionRefusedError)
