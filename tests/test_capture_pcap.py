@@ -31,13 +31,13 @@ def pcap_file(
     version: tuple[int, int] = (2, 4),
 ) -> bytes:
     """A pcap file built by hand: records are (seconds, fraction, data, original length)."""
-    out = struct.pack(endian + "IHHiIII", magic, *version, 0, 0, snaplen, link_field)
+    out = [struct.pack(endian + "IHHiIII", magic, *version, 0, 0, snaplen, link_field)]
     for sec, frac, data, orig in records:
-        out += struct.pack(endian + "IIII", sec, frac, len(data), orig)
+        out.append(struct.pack(endian + "IIII", sec, frac, len(data), orig))
         if magic == MODIFIED:
-            out += struct.pack(endian + "IHBB", 2, 0x0800, 0, 0)
-        out += data
-    return out
+            out.append(struct.pack(endian + "IHBB", 2, 0x0800, 0, 0))
+        out.append(data)
+    return b"".join(out)
 
 
 def read_all(data: bytes) -> tuple[list[CapturedPacket], CaptureReader]:
@@ -329,3 +329,38 @@ def test_fuzzed_bodies_never_raise(body: bytes) -> None:
     for prefix in (pcap_file([]), pcap_file([], endian=">", magic=NANO)):
         packets, reader = read_all(prefix + body)
         assert reader.packets_read == len(packets)
+
+
+class CountingFile(io.BytesIO):
+    """Remembers the size of every read."""
+
+    def __init__(self, data: bytes) -> None:
+        super().__init__(data)
+        self.reads: list[int] = []
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        self.reads.append(len(data))
+        return data
+
+
+def test_reader_streams_in_chunks() -> None:
+    frame = b"f" * 1000
+    data = pcap_file([(i, 0, frame, 1000) for i in range(5000)])  # ~5 MB
+    file = CountingFile(data)
+    reader = CaptureReader(file)
+    first = next(reader)
+    assert first.timestamp_ns == 0
+    assert file.reads == [stream.CHUNK_SIZE]  # nothing more than the first chunk so far
+    assert sum(1 for _ in reader) == 4999
+    assert max(file.reads) <= stream.CHUNK_SIZE
+    assert sum(file.reads) == len(data)
+    assert len(file.reads) >= len(data) // stream.CHUNK_SIZE
+
+
+def test_record_larger_than_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(stream, "CHUNK_SIZE", 4096)
+    big = bytes(range(256)) * 400  # 102,400 bytes: many chunks
+    packets, reader = read_all(pcap_file([(1, 0, b"a", 1), (2, 0, big, len(big)), (3, 0, b"", 0)]))
+    assert [p.data for p in packets] == [b"a", big, b""]
+    assert reader.truncated is None

@@ -211,3 +211,9 @@ def test_every_suite_script_parses() -> None:
         script = parse_file(path)
         assert script.options["ip_version"] in ("ipv4", "ipv6")
         assert script.events
+
+
+def test_other_protocols_are_refused_clearly() -> None:
+    with pytest.raises(ScriptSyntaxError, match="icmp packets are not supported") as info:
+        parse_script("0 < icmp unreachable frag_needed mtu 1200 [1:1461(1460)]\n", "x.pkt")
+    assert (info.value.line, info.value.column) == (1, 5)

@@ -194,3 +194,27 @@ def test_packet_info_ignores_garbage() -> None:
     assert packet_info(bytes(60)) is None
     with pytest.raises(ValueError):
         Network().add_host("x", Recorder(), ["not an address"])
+
+
+def test_packet_info_reads_ipv6() -> None:
+    tcp = struct.pack("!HHIIBBHHH", 443, 5000, 7, 9, 5 << 4, 0x12, 100, 0, 0) + b"xy"
+    ip6 = struct.pack("!IHBB16s16s", 6 << 28, len(tcp), 6, 64, bytes(15) + b"\x01",
+                      bytes(15) + b"\x02")
+    info = packet_info(ip6 + tcp)
+    assert info is not None
+    assert (info.src_port, info.dst_port, info.seq, info.ack) == (443, 5000, 7, 9)
+    assert (info.flag_text, info.payload_len) == ("S.", 2)
+
+
+def test_routes_by_destination_address() -> None:
+    net = Network(0)
+    hosts = [Recorder() for _ in range(3)]
+    nodes = [net.add_host(f"h{i}", h, [f"10.0.0.{i + 1}"]) for i, h in enumerate(hosts)]
+    net.link(nodes[0], nodes[1], delay=0.1)
+    net.link(nodes[0], nodes[2], delay=0.2)
+    hosts[0].outbox = [ipv4_tcp("10.0.0.1", "10.0.0.3", 1, 2, 5, 0x10, b""),
+                       ipv4_tcp("10.0.0.1", "10.0.0.2", 1, 2, 6, 0x10, b"")]
+    net.interact(nodes[0], lambda: None)
+    net.run()
+    assert [(t, packet_info(d).seq) for t, d in hosts[1].arrivals] == [(0.1, 6)]  # type: ignore[union-attr]
+    assert [(t, packet_info(d).seq) for t, d in hosts[2].arrivals] == [(0.2, 5)]  # type: ignore[union-attr]

@@ -190,6 +190,8 @@ def test_half_close_keeps_the_other_direction_open() -> None:
     pair.handshake()
     pair.client.shutdown(0.0)
     pair.shuttle()
+    assert pair.client.state is State.FIN_WAIT_1  # the peer delays the ACK of a FIN (40 ms)
+    pair.run_until(0.04)
     assert pair.client.state is State.FIN_WAIT_2
     assert pair.server.state is State.CLOSE_WAIT and pair.server.at_eof
     pair.server.send(b"more data after your FIN", 0.0)

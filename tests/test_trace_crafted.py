@@ -23,10 +23,10 @@ from scapy.layers.inet6 import (
 )
 from scapy.layers.l2 import GRE, CookedLinux, Dot1Q, Ether
 from scapy.packet import Raw
-from test_trace_tcpdump import compare, needs_tcpdump
 
 from synack.capture.tcpdump import TcpdumpFormatter, format_ipv6, format_timestamp
 from synack.capture.writer import open_writer
+from test_trace_tcpdump import compare, needs_tcpdump
 
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 T0 = 1_000_000_000 * 1_000_000_000  # 2001-09-09 01:46:40 UTC, in nanoseconds
@@ -118,7 +118,8 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
                 bytes([99, 4, 1, 2, 100, 2])
                 + bytes([28, 4, 0x81, 0x00])
                 + bytes([34, 2])
-                + bytes([254, 8, 0xF9, 0x89]) + b"abcd"
+                + bytes([254, 8, 0xF9, 0x89])
+                + b"abcd"
                 + bytes([29, 5, 1, 2, 0xAB])
             )
         ),
@@ -141,8 +142,10 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         DLT_EN10MB,
         eth_ip(
             raw_tcp(
-                bytes([30, 20, 0x01, 0x81]) + bytes(range(1, 17))
-                + bytes([30, 8, 0x20, 0x01]) + struct.pack("!I", 77)
+                bytes([30, 20, 0x01, 0x81])
+                + bytes(range(1, 17))
+                + bytes([30, 8, 0x20, 0x01])
+                + struct.pack("!I", 77)
             )
         ),
         None,
@@ -240,8 +243,7 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         DLT_EN10MB,
         bytes(ETH / IP(src=A, dst=B) / tcp() / Raw(b"hi")) + bytes(10),
         None,
-        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1002, ack 2000, win 8192, "
-        "length 2",
+        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1002, ack 2000, win 8192, length 2",
     ),
     (
         "IPv4 options are not shown",
@@ -276,8 +278,11 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         "GRE with a key around IPv4",
         DLT_EN10MB,
         bytes(
-            ETH / IP(src="192.0.2.1", dst="192.0.2.2") / GRE(key_present=1, key=5)
-            / IP(src=A, dst=B) / tcp()
+            ETH
+            / IP(src="192.0.2.1", dst="192.0.2.2")
+            / GRE(key_present=1, key=5)
+            / IP(src=A, dst=B)
+            / tcp()
         ),
         None,
         "IP 192.0.2.1 > 192.0.2.2: GREv0, key=0x5, length 48: IP 10.0.0.1.40000 > "
@@ -338,16 +343,18 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
     (
         "Linux cooked capture (SLL)",
         DLT_SLL,
-        bytes(CookedLinux(pkttype=4, lladdrtype=1, lladdrlen=6, proto=0x0800) / IP(src=A, dst=B)
-              / tcp()),
+        bytes(
+            CookedLinux(pkttype=4, lladdrtype=1, lladdrlen=6, proto=0x0800)
+            / IP(src=A, dst=B)
+            / tcp()
+        ),
         None,
         "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], ack 2000, win 8192, length 0",
     ),
     (
         "Linux cooked capture v2 (SLL2): interface and direction",
         DLT_SLL2,
-        struct.pack("!HHIHBB8s", 0x0800, 0, 0, 1, 4, 6, bytes(8))
-        + bytes(IP(src=A, dst=B) / tcp()),
+        struct.pack("!HHIHBB8s", 0x0800, 0, 0, 1, 4, 6, bytes(8)) + bytes(IP(src=A, dst=B) / tcp()),
         None,
         "?     Out IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], ack 2000, win 8192, length 0",
     ),
@@ -395,6 +402,7 @@ def test_single_frame(
 
 
 # -- conversations: relative numbers, -S, SACK, wraparound ------------------------------------
+
 
 def conversation() -> list[bytes]:
     """A handshake with ISNs just below 2**32, data across the wrap, a SACK, and a new SYN."""
@@ -476,6 +484,7 @@ def test_equal_ports_order_by_address() -> None:
 
 # -- timestamps and addresses ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("timestamp_ns", "expected"),
     [
@@ -512,6 +521,7 @@ def test_ipv6_text(address: str, expected: str) -> None:
 
 # -- the same frames against the real tcpdump ------------------------------------------------
 
+
 def write(path: Path, link_type: int, frames: list[tuple[bytes, int | None]]) -> Path:
     with open_writer(path, link_type) as capture:
         for index, (frame, original_length) in enumerate(frames):
@@ -528,8 +538,9 @@ def test_crafted_frames_match_tcpdump(tmp_path: Path, absolute: bool) -> None:
         by_link.setdefault(link_type, []).append((frame, original_length))
     by_link[DLT_RAW] += [(frame, None) for frame in conversation()]
     for link_type, frames in by_link.items():
-        result = compare(write(tmp_path / f"dlt{link_type}.pcap", link_type, frames),
-                         absolute=absolute)
+        result = compare(
+            write(tmp_path / f"dlt{link_type}.pcap", link_type, frames), absolute=absolute
+        )
         assert result.mismatches == [], result.report()
 
 

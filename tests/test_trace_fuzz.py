@@ -14,9 +14,9 @@ import struct
 from pathlib import Path
 
 import pytest
-from test_trace_tcpdump import compare, needs_tcpdump
 
 from synack.capture.writer import open_writer
+from test_trace_tcpdump import compare, needs_tcpdump
 
 ADDRESSES_V4 = [bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), bytes([192, 168, 1, 1])]
 ADDRESSES_V6 = [
@@ -31,12 +31,27 @@ ADDRESSES_V6 = [
 PORTS = [80, 443, 1000, 5000, 65535, 80]
 OPTION_KINDS = [0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 19, 20, 28, 29, 30, 34, 254, 253, 99, 9]
 # A plausible total length per option kind (random lengths are used now and then instead).
-USUAL_LENGTHS = {2: [4], 3: [3], 4: [2], 5: [2, 10, 18, 26, 34], 6: [6], 7: [6], 8: [10],
-                 11: [6], 12: [6], 13: [6], 19: [18], 20: [4], 28: [4], 29: [2, 3, 4, 6, 8],
-                 34: [2, 4, 6, 8, 10, 18], 254: [2, 3, 4, 6, 8, 12],
-                 30: [3, 4, 8, 10, 12, 16, 18, 20, 22, 24, 28, 30]}
+USUAL_LENGTHS = {
+    2: [4],
+    3: [3],
+    4: [2],
+    5: [2, 10, 18, 26, 34],
+    6: [6],
+    7: [6],
+    8: [10],
+    11: [6],
+    12: [6],
+    13: [6],
+    19: [18],
+    20: [4],
+    28: [4],
+    29: [2, 3, 4, 6, 8],
+    34: [2, 4, 6, 8, 10, 18],
+    254: [2, 3, 4, 6, 8, 12],
+    30: [3, 4, 8, 10, 12, 16, 18, 20, 22, 24, 28, 30],
+}
 COMMON_FLAGS = [0x02, 0x12, 0x10, 0x18, 0x11, 0x04, 0x14, 0x19, 0x30, 0xC2, 0x52]
-LINK_TYPES = [0, 1, 101, 108, 113, 276]
+LINK_TYPES = [0, 1, 9, 101, 108, 113, 276]
 PACKETS_PER_LINK_TYPE = 1500
 
 
@@ -75,7 +90,9 @@ def random_segment(rng: random.Random) -> bytes:
     reserved = rng.choice([0, 0, 0, 1, 0xE])  # 1 is the AE bit (RFC 9293 §3.1 / RFC 9768)
 
     def number() -> int:
-        return rng.choice([rng.getrandbits(32), 0xFFFFFFFF - rng.randint(0, 100), rng.randint(0, 100)])
+        return rng.choice(
+            [rng.getrandbits(32), 0xFFFFFFFF - rng.randint(0, 100), rng.randint(0, 100)]
+        )
 
     payload = random_bytes(rng, rng.choice([0, 0, 0, 1, 5, 20, 100]))
     header = struct.pack(
@@ -119,13 +136,15 @@ def ipv4(rng: random.Random, payload: bytes, proto: int = 6) -> bytes:
 def ipv6(rng: random.Random, payload: bytes, proto: int = 6) -> bytes:
     chain, next_header = b"", proto
     for _ in range(rng.choice([0, 0, 0, 1, 2])):
-        kind = rng.choice([0, 60, 44, 43])
+        kind = rng.choice([0, 60, 44, 43, 43, 51])
         if kind in (0, 60):
             ext = bytes([next_header, 0, 1, 4, 0, 0, 0, 0])
         elif kind == 44:
             ext = bytes([next_header, 0]) + struct.pack("!HI", rng.choice([0, 0, 8, 1]), 7)
+        elif kind == 51:
+            ext = authentication_header(rng, next_header)
         else:
-            ext = bytes([next_header, 2, rng.choice([0, 2]), 1, 0, 0, 0, 0]) + ADDRESSES_V6[1]
+            ext = routing_header(rng, next_header)
         chain, next_header = ext + chain, kind
     length = len(chain) + len(payload)
     if rng.random() < 0.05:
@@ -142,9 +161,31 @@ def ipv6(rng: random.Random, payload: bytes, proto: int = 6) -> bytes:
     return header + chain + payload
 
 
+def routing_header(rng: random.Random, next_header: int) -> bytes:
+    kind = rng.choice([0, 2, 4, 4, 3])
+    count = rng.randint(1, 3) if kind != 2 else 1
+    extra = bytes([rng.randint(0, count - 1), rng.choice([0, 0, 0x80]), 0, rng.randint(0, 20)])
+    head = bytes([next_header, 2 * count, kind, rng.randint(0, count)])
+    return (
+        head
+        + (extra if kind == 4 else bytes(4))
+        + b"".join(rng.choice(ADDRESSES_V6) for _ in range(count))
+    )
+
+
+def authentication_header(rng: random.Random, next_header: int) -> bytes:
+    words = rng.choice([1, 3, 4, 6])  # total length (words + 2) * 4, as RFC 4302 §2.2 counts it
+    body = struct.pack("!II", rng.getrandbits(32), rng.getrandbits(16))
+    return bytes([next_header, words, 0, 0]) + body + random_bytes(rng, (words + 2) * 4 - 12)
+
+
 def ip_packet(rng: random.Random) -> bytes:
     segment = random_segment(rng)
-    packet = ipv6(rng, segment) if rng.random() < 0.35 else ipv4(rng, segment)
+    if rng.random() < 0.03:
+        segment = authentication_header(rng, 6) + segment
+        packet = ipv6(rng, segment, 51) if rng.random() < 0.35 else ipv4(rng, segment, 51)
+    else:
+        packet = ipv6(rng, segment) if rng.random() < 0.35 else ipv4(rng, segment)
     tunnel = rng.random()
     if tunnel < 0.03:  # IP in IP
         version = packet[0] >> 4
@@ -164,21 +205,40 @@ def frame(rng: random.Random, link_type: int, packet: bytes) -> bytes:
         head = bytes(12)
         for _ in range(rng.choice([0, 0, 0, 1, 2])):
             head += struct.pack("!HH", rng.choice([0x8100, 0x88A8]), rng.getrandbits(12))
-        if rng.random() < 0.1:
-            label = struct.pack("!I", (rng.randint(16, 999) << 12) | 0x100 | 64)
-            return head + struct.pack("!H", 0x8847) + label + packet
+        encapsulation = rng.random()
+        if encapsulation < 0.08:  # MPLS, with the explicit-null labels now and then
+            labels = [rng.choice([0, 2, 3, 16, 999, 1048575]) for _ in range(rng.randint(1, 3))]
+            stack = b"".join(
+                struct.pack("!I", (label << 12) | (0x100 if i == len(labels) - 1 else 0) | 64)
+                for i, label in enumerate(labels)
+            )
+            return head + struct.pack("!H", 0x8847) + stack + packet
+        if encapsulation < 0.12:  # PPPoE session, its length field sometimes wrong
+            ppp = struct.pack("!H", 0x0021 if ethertype == 0x0800 else 0x0057) + packet
+            length = len(ppp) if rng.random() < 0.8 else rng.randint(0, len(ppp) + 10)
+            pppoe = struct.pack("!BBHH", 0x11, 0, rng.getrandbits(16), length)
+            return head + struct.pack("!H", 0x8864) + pppoe + ppp
+        if encapsulation < 0.15:  # IEEE 802.3 with LLC/SNAP
+            snap = b"\xaa\xaa\x03\x00\x00\x00" + struct.pack("!H", ethertype) + packet
+            return head + struct.pack("!H", min(len(snap), 1500)) + snap
         return head + struct.pack("!H", ethertype) + packet
     if link_type == 0:
         return struct.pack("<I", 2 if ethertype == 0x0800 else rng.choice([24, 28, 30])) + packet
     if link_type == 108:
         return struct.pack(">I", 2 if ethertype == 0x0800 else 30) + packet
     if link_type == 113:
+        if rng.random() < 0.1:
+            tag = struct.pack("!HH", rng.getrandbits(12), ethertype)
+            return struct.pack("!HHH8sH", 0, 1, 6, bytes(8), 0x8100) + tag + packet
         return struct.pack("!HHH8sH", rng.randint(0, 4), 1, 6, bytes(8), ethertype) + packet
+    if link_type == 9:
+        protocol = struct.pack("!H", 0x0021 if ethertype == 0x0800 else 0x0057)
+        return (b"\xff\x03" if rng.random() < 0.5 else b"") + protocol + packet
     if link_type == 276:
         ifindex = rng.choice([0, 1, 4242])
-        return struct.pack("!HHIHBB8s", ethertype, 0, ifindex, 1, rng.randint(0, 5), 6, bytes(8)) + (
-            packet
-        )
+        return struct.pack(
+            "!HHIHBB8s", ethertype, 0, ifindex, 1, rng.randint(0, 5), 6, bytes(8)
+        ) + (packet)
     return packet
 
 
@@ -200,8 +260,9 @@ def random_capture(path: Path, link_type: int, seed: int, count: int) -> Path:
 @pytest.mark.tools
 @pytest.mark.parametrize("link_type", LINK_TYPES)
 def test_random_frames_match_tcpdump(tmp_path: Path, link_type: int) -> None:
-    path = random_capture(tmp_path / "random.pcap", link_type, 9293 + link_type,
-                          PACKETS_PER_LINK_TYPE)
+    path = random_capture(
+        tmp_path / "random.pcap", link_type, 9293 + link_type, PACKETS_PER_LINK_TYPE
+    )
     for absolute in (False, True):
         result = compare(path, absolute=absolute)
         assert result.total > PACKETS_PER_LINK_TYPE * 0.9

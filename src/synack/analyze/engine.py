@@ -1,4 +1,4 @@
-"""Run the tracker over a capture file: decode, (optionally) verify checksums, stream records out."""
+"""Run the tracker over a capture: decode, optionally verify checksums, stream records out."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Writers for connection records: JSON lines, CSV, a rich table with an outcome summary, timelines."""
+"""Writers for connection records: JSON lines, CSV, a rich table with outcomes, timelines."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from synack.analyze.flags import bit_names
 from synack.analyze.summary import COUNTERS, ConnectionRecord
 from synack.analyze.tracker import PacketRow
 
-FIELDS: tuple[str, ...] = tuple(ConnectionRecord.__slots__)  # type: ignore[attr-defined]
+FIELDS: tuple[str, ...] = tuple(ConnectionRecord.__slots__)
 
 _FLAG_CHARS = ((0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x20, "U"), (0x40, "E"),
                (0x80, "W"))

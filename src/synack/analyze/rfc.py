@@ -57,9 +57,7 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
                 r.st = CLOSED
         elif rt is SYN_RECEIVED and r.passive:
             r.st = LISTEN  # a passive open returns to LISTEN (§3.10.7.4)
-        elif rt is not None and rt is not LISTEN:
-            r.st = CLOSED
-        elif rt is None:
+        elif (rt is not None and rt is not LISTEN) or rt is None:
             r.st = CLOSED
         return
     if flags & 0x02:  # SYN
@@ -127,7 +125,13 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
         if st is ESTABLISHED or st is SYN_RECEIVED:
             s.st = FIN_WAIT_1
         elif st is CLOSE_WAIT:
-            s.st = LAST_ACK
+            if r.fin_seq >= 0 and not (flags & 0x10 and _acks(ack, (r.fin_seq + 1) & _M)):
+                # This FIN does not acknowledge the peer's: it was sent before that FIN
+                # arrived, so both closed at once (§3.6 figure 13) and the peer's FIN is due.
+                s.st = CLOSING
+                conn.simultaneous_close = True
+            else:
+                s.st = LAST_ACK
         if rt is ESTABLISHED or rt is SYN_RECEIVED:
             r.st = CLOSE_WAIT
         elif rt is FIN_WAIT_1:

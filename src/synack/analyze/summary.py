@@ -73,7 +73,7 @@ class ConnectionRecord:
     bad_checksums: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}  # type: ignore[attr-defined]
+        return {name: getattr(self, name) for name in self.__slots__}
 
 
 def _addr(raw: bytes) -> str:

@@ -46,23 +46,20 @@ def _diff(a: int, b: int) -> int:
 class Side:
     """One endpoint (one direction of sending) of a connection."""
 
+    # Counters; Zeek's endpoint (zs, seqs, history marks); Wireshark's direction (ws); the
+    # RFC view (st, iss, fin_seq...).
     __slots__ = (
-        # what is counted
-        "bytes", "conn", "is_orig", "key", "payload_pkts", "peer", "pkts", "zpkts",
-        # Zeek's endpoint
-        "ack_seq", "chk_cnt", "chk_thresh", "did_close", "fin_cnt", "h_fin", "h_rst", "h_syn",
-        "last_seq", "rst_cnt", "rxmt_cnt", "rxmt_thresh", "start_seq", "win0_cnt", "win0_thresh",
-        "zprev", "zs",
-        # Wireshark's direction
-        "ws",
-        # the RFC view
-        "data_after_peer_fin", "fin_at", "fin_seq", "iss", "passive", "rsts", "st", "synacks",
-        "syns", "time_wait_at",
+        "ack_seq", "bytes", "chk_cnt", "chk_thresh", "conn", "data_after_peer_fin", "did_close",
+        "fin_at", "fin_cnt", "fin_seq", "h_fin", "h_rst", "h_syn", "is_orig", "iss", "key",
+        "last_seq", "passive", "payload_pkts", "peer", "pkts", "rst_cnt", "rsts", "rxmt_cnt",
+        "rxmt_thresh", "st", "start_seq", "synacks", "syns", "time_wait_at", "win0_cnt",
+        "win0_thresh", "ws", "zpkts", "zprev", "zs",
     )
 
     def __init__(self, conn: Connection, is_orig: bool) -> None:
         self.conn = conn
         self.is_orig = is_orig
+        self.peer: Side = self  # set by Connection
         self.key: Key = (b"", b"", 0, 0)
         self.pkts = 0
         self.zpkts = 0
@@ -131,12 +128,12 @@ class Connection:
     """One incarnation of a 4-tuple; `orig` and `resp` follow Zeek's choice of originator."""
 
     __slots__ = (
-        "attempt_at", "closed_at", "count_bits", "counts", "delete_at", "expire_origins", "fin_piggybacked", "first_fin_by",
-        "first_seen", "flipped", "handshake_ack", "hard_deadline", "hist_seen", "history",
-        "inactivity", "is_partial", "last_seen", "last_time", "live", "number", "orig",
-        "packets", "partial_close_at", "reset_at", "resp", "rst_by", "rst_receiver_state",
-        "rst_sender_state", "simultaneous_close", "simultaneous_open", "start", "start_missing",
-        "version", "ws",
+        "attempt_at", "closed_at", "count_bits", "counts", "delete_at", "expire_origins",
+        "fin_piggybacked", "first_fin_by", "first_seen", "flipped", "handshake_ack",
+        "hard_deadline", "hist_seen", "history", "inactivity", "is_partial", "last_seen",
+        "last_time", "live", "number", "orig", "packets", "partial_close_at", "reset_at", "resp",
+        "rst_by", "rst_receiver_state", "rst_sender_state", "simultaneous_close",
+        "simultaneous_open", "start", "start_missing", "version", "ws",
     )
 
     def __init__(self, number: int, now: float, version: int) -> None:
@@ -303,12 +300,9 @@ class Tracker:
         side = self.table.get(key)
         if side is not None:
             conn = side.conn
-            if (now >= conn.hard_deadline or now - conn.last_time >= z.PARTIAL_CLOSE_DELAY) and (
+            if ((now >= conn.hard_deadline or now - conn.last_time >= z.PARTIAL_CLOSE_DELAY) and (
                 conn.expired(now)
-            ):
-                self._finish(conn, key)
-                side = None
-            elif flags & _SYN and self._is_reuse(conn, seq, flags):
+            )) or (flags & _SYN and self._is_reuse(conn, side, seq, flags)):
                 self._finish(conn, key)
                 side = None
         if side is None:
@@ -371,18 +365,22 @@ class Tracker:
         # its source port looks like a server's (IPBasedAnalyzer / TCPAnalyzer::WantConnection).
         if not flags & _SYN or flags & _ACK:
             likely = z.LIKELY_SERVER_PORTS
-            if sport in likely:
-                if dport in likely:
-                    flip = not flags & _SYN and sport < dport
-                else:
-                    flip = True
-                if flip:
-                    conn.flip()
+            # Both plausible: turn around only a non-SYN going to the higher port.
+            if sport in likely and (
+                dport not in likely or (not flags & _SYN and sport < dport)
+            ):
+                conn.flip()
         return a
 
-    def _is_reuse(self, conn: Connection, seq: int, flags: int) -> bool:
-        """Zeek's TCPSessionAdapter::IsReuse for a SYN on a known 4-tuple."""
+    def _is_reuse(self, conn: Connection, side: Side, seq: int, flags: int) -> bool:
+        """Zeek's TCPSessionAdapter::IsReuse for a SYN on a known 4-tuple.
+
+        Deliberate difference: a SYN from the responder while the originator's SYN is unanswered
+        is a simultaneous open (RFC 9293 §3.5 figure 8), not a new connection.
+        """
         o, r = conn.orig, conn.resp
+        if side is r and not flags & _ACK and o.zs == z.SYN_SENT and r.zs == z.INACTIVE:
+            return False
         conn_orig = o
         if flags & _ACK:
             if o.zs != z.INACTIVE:
@@ -588,14 +586,13 @@ class Tracker:
             if flags & _RST:
                 ep.set_zstate(z.RESET)
                 do_close = True
-        elif zs == z.CLOSED:
-            if flags & _RST and peer.zs != z.CLOSED:
-                ep.set_zstate(z.RESET)
-                if not ep.did_close:
-                    do_close = True
-                if conn.reset_at == _INF and conn.expire_origins is not None:
-                    conn.reset_at = now + z.RESET_DELAY
-                    conn.hard_deadline = min(conn.hard_deadline, conn.reset_at)
+        elif zs == z.CLOSED and flags & _RST and peer.zs != z.CLOSED:
+            ep.set_zstate(z.RESET)
+            if not ep.did_close:
+                do_close = True
+            if conn.reset_at == _INF:
+                conn.reset_at = now + z.RESET_DELAY
+                conn.hard_deadline = min(conn.hard_deadline, conn.reset_at)
         return do_close
 
     def _connection_closed(self, conn: Connection, ep: Side, peer: Side) -> None:

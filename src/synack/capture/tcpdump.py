@@ -23,6 +23,7 @@ _MASK32 = 0xFFFFFFFF
 # Link-layer header types (https://www.tcpdump.org/linktypes.html).
 _DLT_NULL = 0
 _DLT_EN10MB = 1
+_DLT_PPP = 9
 _DLT_RAW_BSD = 12
 _DLT_RAW = 101
 _DLT_LOOP = 108
@@ -35,6 +36,8 @@ _ETHERTYPE_IP = 0x0800
 _ETHERTYPE_IPV6 = 0x86DD
 _ETHERTYPE_MPLS = 0x8847
 _ETHERTYPE_MPLS_MULTI = 0x8848
+_ETHERTYPE_PPPOE_SESSION = 0x8864
+_ETHERTYPE_JUMBO = 0x8870  # an LLC frame larger than 802.3 allows
 _ETHERTYPE_TEB = 0x6558  # transparent Ethernet bridging, inside GRE
 _ETHERTYPE_VLANS = frozenset({0x8100, 0x88A8, 0x9100, 0x9200})
 _ETHERTYPE_NAMES = {
@@ -60,6 +63,7 @@ _IPPROTO_FRAGMENT = 44
 _IPPROTO_DCCP = 33
 _IPPROTO_SCTP = 132
 _IPPROTO_GRE = 47
+_IPPROTO_AH = 51
 _IPPROTO_DSTOPTS = 60
 # Upper layers whose printers print the addresses themselves (tcpdump print-ip.c / print-ip6.c).
 _PRINTS_OWN_ADDRESSES = frozenset({_IPPROTO_TCP, _IPPROTO_UDP, _IPPROTO_DCCP, _IPPROTO_SCTP})
@@ -347,6 +351,8 @@ class TcpdumpFormatter:
             self._sll(p, wire)
         elif link_type == _DLT_LINUX_SLL2:
             self._sll2(p, wire)
+        elif link_type == _DLT_PPP:
+            self._ppp(p, 0, wire)
 
     def _ethernet(self, p: _Packet, wire: int) -> None:
         self._ethernet_at(p, 0, wire)
@@ -363,7 +369,23 @@ class TcpdumpFormatter:
             p.need(offset, 4)
             ethertype = p.u16(offset + 2)
             offset += 4
+        if ethertype <= 1500:
+            self._llc(p, offset, min(ethertype, length - (offset - start)))
+            return
+        if ethertype == _ETHERTYPE_JUMBO:
+            self._llc(p, offset, length - (offset - start))
+            return
         self._ethertype(p, ethertype, offset, length - (offset - start))
+
+    def _llc(self, p: _Packet, offset: int, length: int) -> None:
+        """IEEE 802.2 LLC in an 802.3 frame: IP by SAP, or SNAP (RFC 1042) with an Ethertype."""
+        p.protocol = "llc"
+        p.limit(offset, length)
+        header = p.raw(offset, 3)
+        if header == b"\x06\x06\x03":
+            self._ipv4(p, offset + 3, length - 3)
+        elif header == b"\xaa\xaa\x03" and p.raw(offset + 3, 3) in (b"\0\0\0", b"\0\0\xf8"):
+            self._ethertype(p, p.u16(offset + 6), offset + 8, length - 8)
 
     def _ethertype(self, p: _Packet, ethertype: int, offset: int, length: int) -> None:
         if ethertype == _ETHERTYPE_IP:
@@ -374,6 +396,45 @@ class TcpdumpFormatter:
             self._mpls(p, offset, length)
         elif ethertype == _ETHERTYPE_TEB:
             self._ethernet_at(p, offset, length)
+        elif ethertype == _ETHERTYPE_PPPOE_SESSION:
+            self._pppoe(p, offset, length)
+
+    def _pppoe(self, p: _Packet, offset: int, length: int) -> None:
+        """PPPoE session stage (RFC 2516 §5): the session id, then the PPP frame."""
+        p.protocol = "pppoe"
+        p.need(offset, 6)
+        if p.data[offset] != 0x11 or p.data[offset + 1] != 0:
+            return
+        session = p.u16(offset + 2)
+        payload = p.u16(offset + 4)
+        p.emit("PPPoE ")
+        remaining = length - 6
+        if payload > remaining:
+            p.emit(f" [len {payload} > {remaining}!]")
+            payload = remaining
+        p.emit(f" [ses 0x{session:x}] ")
+        self._ppp(p, offset + 6, payload)
+
+    def _ppp(self, p: _Packet, offset: int, length: int) -> None:
+        """PPP (RFC 1661): optional address/control bytes, then a one- or two-byte protocol."""
+        p.protocol = "ppp"
+        if p.has(offset, 2) and p.data[offset : offset + 2] == b"\xff\x03":
+            offset += 2
+            length -= 2
+        if length < 1:
+            raise _Truncated("ppp")
+        protocol = p.u8(offset)
+        if protocol & 1:  # RFC 1661 §6.5 protocol field compression
+            offset, length = offset + 1, length - 1
+        else:
+            if length < 2:
+                raise _Truncated("ppp")
+            protocol = p.u16(offset)
+            offset, length = offset + 2, length - 2
+        if protocol == 0x0021:
+            self._ipv4(p, offset, length)
+        elif protocol == 0x0057:
+            self._ipv6(p, offset, length)
 
     def _null(self, p: _Packet, wire: int, *, big_endian: bool) -> None:
         p.protocol = "null"
@@ -465,6 +526,9 @@ class TcpdumpFormatter:
             raise _Stop
         p.emit("IP ")
         p.need(offset, 20)
+        if length < 20:
+            p.emit(f"truncated-ip {length}")
+            raise _Stop
         hlen = (p.data[offset] & 0x0F) * 4
         total = p.u16(offset + 2)
         if length < total:
@@ -475,7 +539,7 @@ class TcpdumpFormatter:
         if hlen < 20:
             p.emit(f"bad-hlen {hlen}")
             raise _Stop
-        p.limit(offset, min(length, total))
+        p.limit(offset, total)
         frag = p.u16(offset + 6)
         proto = p.u8(offset + 9)
         src = p.raw(offset + 12, 4)
@@ -509,6 +573,21 @@ class TcpdumpFormatter:
             self._ipv6(p, offset, length)
         elif proto == _IPPROTO_GRE:
             self._gre(p, offset, length)
+        elif proto == _IPPROTO_AH:
+            advance = self._ah(p, offset)
+            self._ip_payload(p, p.data[offset], offset + advance, length - advance, context, False)
+
+    def _ah(self, p: _Packet, offset: int) -> int:
+        """IPsec Authentication Header (RFC 4302 §2); returns its length."""
+        p.protocol = "ah"
+        p.need(offset, 8)
+        advance = (p.data[offset + 1] + 2) * 4
+        p.emit(f"AH(spi=0x{p.u32(offset + 4):08x},")
+        p.emit(f"seq=0x{p.u32(offset + 8):x},icv=0x")
+        for i in range(12, advance):
+            p.emit(f"{p.u8(offset + i):02x}")
+        p.emit("): ")
+        return advance
 
     def _gre(self, p: _Packet, offset: int, length: int) -> None:
         """GRE version 0 (RFC 2784, key and sequence number RFC 2890), as print-gre.c shows it."""
@@ -537,6 +616,9 @@ class TcpdumpFormatter:
         if p.has(offset + 6, 1) and p.data[offset + 6] == _IPPROTO_TCP:
             p.tcp = p.data[offset] >> 4 == 6
         p.need(offset, 40)
+        if length < 40:
+            p.emit(f"truncated-ip6 {length}")
+            raise _Stop
         p.emit("IP6 ")
         version = p.data[offset] >> 4
         if version != 6:
@@ -549,8 +631,8 @@ class TcpdumpFormatter:
             if length < total:
                 p.emit(f"truncated-ip6 - {total - length} bytes missing!")
         else:
-            total = 40  # a jumbogram without its Jumbo Payload option: nothing after the header
-        p.limit(offset, min(length, total))
+            total = 40  # a jumbogram (RFC 2675); tcpdump 4.99 accepts none below 64 KiB
+        p.limit(offset, total)
         src = p.raw(offset + 8, 16)
         dst = p.raw(offset + 24, 16)
         first_next = p.data[offset + 6]
@@ -560,6 +642,12 @@ class TcpdumpFormatter:
         remaining = total - 40
         if nh not in _PRINTS_OWN_ADDRESSES:
             p.emit(f"{format_ipv6(src)} > {format_ipv6(dst)}: ")
+        if payload_len == 0 and nh == _IPPROTO_HOPOPTS:
+            p.protocol = "hbhopt"
+            p.need(cp, (p.u8(cp + 1) + 1) << 3)
+            p.emit("HBH [No valid Jumbo Payload Hop-by-Hop option found] (invalid)")
+            p.tcp = False
+            raise _Stop
         seen_hbh = False
         while True:
             if nh == _IPPROTO_HOPOPTS:
@@ -581,17 +669,23 @@ class TcpdumpFormatter:
                 p.emit("DSTOPT ")
             elif nh == _IPPROTO_ROUTING:
                 advance = self._ipv6_routing(p, cp)
+            elif nh == _IPPROTO_AH:  # what follows AH goes to the IPv4-style demultiplexer
+                advance = self._ah(p, cp)
+                self._ip_payload(p, p.data[cp], cp + advance, remaining - advance, context, False)
+                return
             elif nh == _IPPROTO_FRAGMENT:
                 p.protocol = "frag6"
                 p.need(cp, 8)
                 frag_offset = p.u16(cp + 2) & 0xFFF8
                 frag_len = total - (cp - offset) - 8
                 p.emit(f"frag ({frag_offset}|{frag_len})")
+                if p.data[cp] == _IPPROTO_TCP:
+                    p.tcp = True
                 if frag_offset != 0:
-                    if p.data[cp] == _IPPROTO_TCP:
-                        p.tcp = True
-                    raise _Stop
+                    raise _Stop  # a later fragment: no upper-layer header (RFC 8200 §4.5)
                 p.emit(" ")
+                if not p.has(cp + 8, 1):
+                    raise _Stop  # tcpdump ends quietly when nothing follows a first fragment
                 advance = 8
             else:
                 self._ip_payload(p, nh, cp, remaining, context, False)
@@ -611,14 +705,18 @@ class TcpdumpFormatter:
         if rtype == 0:
             p.emit(" [Deprecated]")
         p.emit(f", segleft={segleft}")
-        if rtype in (0, 2):
-            addresses = length // 2
-            for i in range(addresses):
-                addr = p.raw(cp + 8 + 16 * i, 16)
-                p.emit(f", [{i}]{format_ipv6(addr)}")
-            p.emit(") ")
-        else:
-            p.emit(") ")
+        if rtype == 4:  # segment routing header (RFC 8754 §2)
+            p.emit(f", last-entry={p.u8(cp + 4)}")
+            if p.u8(cp + 5):
+                p.emit(f", flags=0x{p.u8(cp + 5):x}")
+            p.emit(f", tag={p.u16(cp + 6):x}")
+        elif rtype not in (0, 2):
+            p.emit(" (unknown type) (invalid)")
+            p.tcp = False
+            raise _Stop
+        for i in range(length // 2):
+            p.emit(f", [{i}]{format_ipv6(p.raw(cp + 8 + 16 * i, 16))}")
+        p.emit(") ")
         p.need(cp, advance)
         return advance
 

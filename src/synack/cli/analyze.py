@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import IO
@@ -164,4 +163,3 @@ def _report_stats(err: Console, capture: Path, stats: CaptureStats) -> None:
         notes.append(f"{stats.bad_checksums} with bad checksums (dropped)")
     if notes and stats.tcp_packets:
         err.print(f"skipped packets: {', '.join(notes)}", markup=False)
-    _ = os.devnull

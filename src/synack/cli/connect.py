@@ -46,8 +46,10 @@ async def run(opts: LinkOptions, host: str, port: int, request: bytes | None,
             if request is None:
                 sender = asyncio.ensure_future(_pipe_stdin(writer))
                 await _copy_out(reader)
-                if not sender.done():
-                    sender.cancel()
+                if sys.stdin.isatty():
+                    sender.cancel()  # the peer is done: stop waiting for the terminal
+                else:
+                    await sender  # a pipe or file: send all of it (the peer may still read)
             else:
                 writer.write(request)
                 await writer.drain()

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 import click
 
 from synack.cli.serve import LinkOptions, link_options, require_root
-from synack.net.tun import TunLink, private_netns
+from synack.net.tun import Tun, TunLink, private_netns
 
 KERNEL_PORT = 8000
 SYNACK_PORT = 9000
@@ -41,17 +41,16 @@ class Outcome:
 class Lab:
     """A traced Stack on a TUN device in the current namespace, plus kernel-side helpers."""
 
-    def __init__(self, opts: LinkOptions, out: TextIO | None) -> None:
-        from synack.net.aio import Stack, WireTrace
-        from synack.tcp.config import TcpConfig
-
+    def __init__(self, opts: LinkOptions, out: TextIO | None, device: Tun | None = None) -> None:
+        from synack.net.aio import Stack, WireTrace, default_config
+        
         self.opts = opts
         self.out = out
         self.trace = WireTrace(out, opts.pcap, packets=out is not None, states=out is not None)
         self.drop: Callable[[bytes], bool] | None = None
         self.stack = Stack.open(
-            opts.link, name=opts.tun, config=TcpConfig(mss=opts.link.mtu - 40),
-            tap=self.trace.tap, on_event=self.trace.on_event, outgoing_filter=self._keep,
+            opts.link, name=opts.tun, device=device, config=default_config(opts.link.mtu),
+            tap=self.trace.tap, on_transition=self.trace.on_transition, outgoing_filter=self._keep,
         )
         self.outcome = Outcome()
 

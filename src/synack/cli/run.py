@@ -46,7 +46,9 @@ def _label(path: Path, roots: tuple[str, ...]) -> str:
     help="Define NAME for #ifdef (STANDARD is always defined).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print failures and the summary only.")
-@click.option("-v", "--verbose", is_flag=True, help="Show each failing script's events and segments.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show each failing script's events and segments."
+)
 def command(
     paths: tuple[str, ...], profile_name: str, defines: tuple[str, ...], quiet: bool,
     verbose: bool,

@@ -249,4 +249,21 @@ def _tcpi(runner: Runner, name: str, value: str) -> tuple[State | int, State | i
             return options, int(value, 0)
         except ValueError as exc:
             raise Unsupported(f"tcpi_options compares with a number, got {value}") from exc
-    raise Unsupported(f"{name} is not supported (tcpi_state, tcpi_options)")
+    conn = sock.conn
+    numbers = {
+        "tcpi_snd_mss": lambda c: c.smss,
+        "tcpi_rcv_mss": lambda c: c.peer_mss,
+        "tcpi_snd_wscale": lambda c: max(c.snd_wscale, 0),
+        "tcpi_rcv_wscale": lambda c: c.rcv_wscale,
+    }
+    if name in numbers:
+        if conn is None:
+            raise ScriptFailure(f"{name}: the socket has no connection")
+        try:
+            return int(numbers[name](conn)), int(value, 0)
+        except ValueError as exc:
+            raise Unsupported(f"{name} compares with a number, got {value}") from exc
+    raise Unsupported(
+        f"{name} is not supported (tcpi_state, tcpi_options, tcpi_snd_mss, tcpi_rcv_mss, "
+        "tcpi_snd_wscale, tcpi_rcv_wscale)"
+    )

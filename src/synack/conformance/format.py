@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from synack.conformance.ast import OptionSpec, PacketSpec
+from synack.conformance.ast import PacketSpec
 from synack.wire.tcp import (
     Eol,
     Mss,
@@ -87,16 +87,24 @@ def format_option(opt: TcpOption) -> str:
 
 
 def format_segment(
-    seg: TcpSegment, src: str, dst: str, *, seq_base: int = 0, ack_base: int = 0, ipv6: bool = False
+    seg: TcpSegment,
+    src: str,
+    dst: str,
+    *,
+    seq_base: int = 0,
+    ack_base: int = 0,
+    ipv6: bool = False,
+    always_seq: bool = False,
 ) -> str:
     """`IP a.p > b.q: Flags [S.], seq 0, ack 1, win 65535, options [...], length 0`.
 
-    Sequence numbers are shown relative to `seq_base` and acknowledgments relative to `ack_base`.
+    Sequence numbers are shown relative to `seq_base` and acknowledgments relative to `ack_base`;
+    like tcpdump, a bare ACK shows no sequence number unless `always_seq`.
     """
     family = "IP6" if ipv6 else "IP"
     parts = [f"Flags [{flags_letters(seg.flags)}]"]
     seq = (seg.seq - seq_base) & 0xFFFFFFFF
-    if seg.payload or seg.flags & (TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST):
+    if always_seq or seg.payload or seg.flags & (TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST):
         if seg.payload:
             parts.append(f"seq {seq}:{(seq + len(seg.payload)) & 0xFFFFFFFF}")
         else:
@@ -112,10 +120,6 @@ def format_segment(
         parts.append("options [" + ",".join(format_option(o) for o in seg.options) + "]")
     parts.append(f"length {len(seg.payload)}")
     return f"{family} {src}.{seg.src_port} > {dst}.{seg.dst_port}: " + ", ".join(parts)
-
-
-def format_option_spec(opt: OptionSpec) -> str:
-    return str(opt)
 
 
 def format_packet_spec(spec: PacketSpec) -> str:

@@ -252,6 +252,10 @@ class _Parser:
         if t.kind == ".":
             self.advance()
             return "."
+        if t.kind == "WORD" and t.text.lower() in ("icmp", "udp", "udplite", "sctp", "gre", "mpls"):
+            raise ScriptSyntaxError(
+                self.path, t.line, t.column, f"{t.text} packets are not supported (TCP only)"
+            )
         if t.kind == "WORD":
             self.advance()
             text = t.text

@@ -28,8 +28,15 @@ class Profile:
     rcvbuf_round_to_mss: bool = True
     # Inbound SEG.SEQ at the script's receive-window edges (RCV.NXT+W-1 and RCV.NXT+W, W being
     # the script OS's RCV.WND: the SO_RCVBUF value or window the script last stated) is moved to
-    # the same edges of synack's RCV.WND, so "right edge" / "outside right" tests keep their meaning.
+    # the same edges of synack's RCV.WND, so "right edge" and "outside right" tests keep their
+    # meaning.
     translate_window_edges: bool = True
+    # FreeBSD sets FIN again on an ACK sent while its FIN is unacknowledged (seq = the FIN's): an
+    # expected `F.` there matches synack's bare ACK at SND.NXT (RFC 9293 §3.10.7.4 eighth step).
+    fin_with_ack: bool = True
+    # FreeBSD adds net.inet.tcp.rexmit_slop to backed-off RTOs (RFC 6298 adds nothing): a
+    # retransmission's time may differ from the script's by that much beyond the tolerance.
+    rexmit_slop: bool = True
     # Segments sent in answer to the script's last event are not checked (packetdrill stops there).
     check_trailing: bool = False
     # IP + TCP header bytes subtracted from the MTU to get the MSS announced (RFC 9293 §3.7.1).
@@ -40,7 +47,7 @@ class Profile:
     maxsockbuf: int = 2097152
     # Numeric values of symbolic constants that appear as system call results.
     constants: dict[str, int] = field(default_factory=dict)
-    # Sysctls that select behaviour synack always has: accepted only at these values.
+    # Sysctls synack has no knob for: accepted only at the script OS's default values.
     fixed_sysctls: dict[str, frozenset[int]] = field(default_factory=dict)
     # Sysctls without effect on a single simulated host (caches): accepted with any value.
     inert_sysctls: frozenset[str] = frozenset()
@@ -63,13 +70,22 @@ class Profile:
                 "inbound SEG.SEQ at the script's window edges (RCV.NXT+W-1, RCV.NXT+W; W = the "
                 "SO_RCVBUF or window it states) moved to synack's RCV.NXT+RCV.WND-1, +RCV.WND"
             )
+        if self.fin_with_ack:
+            out.append(
+                "an expected F. at the sequence number of an unacknowledged FIN matches a bare ACK"
+                " at SND.NXT (FreeBSD repeats its FIN on ACKs)"
+            )
+        if self.rexmit_slop:
+            out.append(
+                "retransmission times may differ by net.inet.tcp.rexmit_slop beyond the tolerance"
+            )
         if not self.check_trailing:
             out.append("segments sent after the script's last event are not checked (packetdrill)")
         if self.rcvbuf_round_to_mss:
             out.append("SO_RCVBUF of a connection reported rounded up to a multiple of the MSS")
         for name, values in sorted(self.fixed_sysctls.items()):
             shown = " or ".join(str(v) for v in sorted(values))
-            out.append(f"sysctl {name} accepted only at {shown} (synack's fixed behaviour)")
+            out.append(f"sysctl {name} accepted only at {shown} (FreeBSD's default; no such knob)")
         return out
 
 
@@ -102,9 +118,21 @@ FREEBSD = Profile(
     inert_sysctls=frozenset({"net.inet.tcp.hostcache.purgenow"}),
 )
 
-PROFILES: dict[str, Profile] = {"freebsd": FREEBSD, "strict": Profile(
+# Google packetdrill's Linux scripts: Linux lays out options as synack does, takes its window scale
+# from its maximum buffer (wscale 8) and has no FreeBSD rounding or FIN repetition.
+LINUX = Profile(
+    name="linux",
+    fin_with_ack=False,
+    rexmit_slop=False,
+    rcvbuf_round_to_mss=False,
+    translate_window_edges=False,
+    maxsockbuf=0xFFFF << 8,
+    constants={"O_RDONLY": 0x0, "O_WRONLY": 0x1, "O_RDWR": 0x2, "O_NONBLOCK": 0x800},
+)
+
+PROFILES: dict[str, Profile] = {"freebsd": FREEBSD, "linux": LINUX, "strict": Profile(
     name="strict", relax_window=False, relax_option_layout=False, rcvbuf_round_to_mss=False,
-    translate_window_edges=False, check_trailing=True,
+    translate_window_edges=False, check_trailing=True, fin_with_ack=False, rexmit_slop=False,
     constants=dict(FREEBSD.constants), fixed_sysctls=dict(FREEBSD.fixed_sysctls),
     inert_sysctls=FREEBSD.inert_sysctls,
 )}

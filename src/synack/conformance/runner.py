@@ -140,11 +140,15 @@ class Runner:
         self.trace: list[str] = []  # what happened, in order: script lines and segments
         self.now = 0.0
         self.last_time = 0.0
+        self.base_time = 0.0
         self.outbox: deque[Sent] = deque()
         self.blocked: list[Blocked] = []
         self._stack: Stack | None = None
         # sequence-number bookkeeping per (local port, remote port)
         self.local_isn: dict[tuple[int, int], int] = {}
+        self.fin_seq: dict[tuple[int, int], int] = {}  # where synack's FIN is, per connection
+        self.seen: set[tuple[int, int, int, int, int]] = set()  # segments sent, to spot resends
+        self.slop = 0.0  # extra timing slack of the segment being compared
         self.ts_origin: tuple[int, int] | None = None  # (script TS val, actual TS val)
         self.sysctls: dict[str, int] = {}
         # What the script says the stack's receive window is: the last SO_RCVBUF value and the
@@ -236,6 +240,9 @@ class Runner:
         t = self._event_time(event)
         self._advance(t)
         self._check_unexpected(t)
+        # packetdrill: a relative end time of a blocking call counts from the same base as its
+        # start (the previous event's time), and later events count from the call's start.
+        self.base_time = self.last_time
         self.last_time = t
         if isinstance(action, PacketSpec):
             self._inject(action)
@@ -265,23 +272,25 @@ class Runner:
         """Run the host's timers due up to `until`, then set the clock to `until` (or, with
         `stop_on_output`, stop as soon as the host has sent something)."""
         if self._stack is None:
-            self.now = max(self.now, until)
+            if until != float("inf"):
+                self.now = max(self.now, until)
             self._expire_blocked()
             return
-        spins = 0
+        spins = steps = 0
         while not (stop_on_output and self.outbox):
             deadline = self._stack.next_deadline()
             if deadline is None or deadline > until + EPSILON:
                 break
             spins = spins + 1 if deadline <= self.now else 0
-            if spins > 1000:
+            steps += 1
+            if spins > 1000 or steps > 100_000:
                 raise ScriptFailure(f"the host's timer does not advance (deadline {deadline:.6f})")
             self.now = max(self.now, deadline)
             self._stack.handle_timer(self.now)
             self._collect()
             self._poll_blocked()
             self._expire_blocked()
-        if not (stop_on_output and self.outbox):
+        if not (stop_on_output and self.outbox) and until != float("inf"):
             self.now = max(self.now, until)
             self._expire_blocked()
 
@@ -295,7 +304,7 @@ class Runner:
                 raise ScriptFailure(f"the host sent a malformed packet: {exc}") from exc
             sent = Sent(self.now, packet, seg)
             self.outbox.append(sent)
-            self.trace.append(f"{self.now:8.3f}   sent {self.describe(sent)}")
+            self.trace.append(f"{self.now:8.3f}   sent {self.describe(sent, always_seq=True)}")
 
     def _poll_blocked(self) -> None:
         for b in list(self.blocked):
@@ -344,8 +353,10 @@ class Runner:
                 f"but nothing was sent {when}"
             )
         sent = self.outbox.popleft()
+        self.slop = self._resend_slop(sent.segment)
         problems = self._compare(spec, sent)
-        if sent.time < low - self.tolerance - EPSILON:
+        slack = self.tolerance + self.slop
+        if sent.time < low - slack - EPSILON or sent.time > high + slack + EPSILON:
             problems.insert(0, f"sent at {sent.time:.3f} s, expected {self._when(low, high)}")
         if problems:
             raise ScriptFailure(
@@ -357,6 +368,15 @@ class Runner:
         exact = kind is TimeKind.RELATIVE or kind is TimeKind.ABSOLUTE
         self.last_time = low if exact else sent.time
         self._poll_blocked()
+
+    def _resend_slop(self, seg: TcpSegment) -> float:
+        """Extra timing slack for a retransmission (Profile.rexmit_slop)."""
+        key = (seg.src_port, seg.dst_port, seg.seq, int(seg.flags), len(seg.payload))
+        resend = key in self.seen
+        self.seen.add(key)
+        if not resend or not self.profile.rexmit_slop:
+            return 0.0
+        return self.sysctls.get("net.inet.tcp.rexmit_slop", 0) / 1000.0
 
     def _when(self, low: float, high: float) -> str:
         tol = f" ±{self.tolerance * 1000:g} ms"
@@ -371,16 +391,26 @@ class Runner:
         problems: list[str] = []
         key = (seg.src_port, seg.dst_port)
         want_flags = script_flags(spec.flags)
-        if seg.flags != want_flags:
-            problems.append(f"flags {script_letters(seg.flags)} != {spec.flags or '-'}")
         if seg.flags & TcpFlags.SYN and spec.start is not None and want_flags & TcpFlags.SYN:
             # The ISN synack chose for this connection: the script calls it `spec.start` (0).
             self.local_isn[key] = (seg.seq - spec.start) & SEQ_MASK
         base = self.local_isn.get(key, 0)
-        if spec.start is not None:
-            actual = (seg.seq - base) & SEQ_MASK
-            if actual != spec.start:
-                problems.append(f"seq {actual} != {spec.start}")
+        actual = (seg.seq - base) & SEQ_MASK
+        want_start = spec.start
+        fin = self.fin_seq.get(key)
+        if (
+            self.profile.fin_with_ack and fin is not None
+            and want_flags == TcpFlags.FIN | TcpFlags.ACK and seg.flags == TcpFlags.ACK
+            and spec.length == 0 and not seg.payload
+            and spec.start == fin and actual == (fin + 1) & SEQ_MASK
+        ):
+            want_flags, want_start = TcpFlags.ACK, actual  # FreeBSD's FIN repeated on the ACK
+        if seg.flags & TcpFlags.FIN:
+            self.fin_seq[key] = (actual + len(seg.payload)) & SEQ_MASK
+        if seg.flags != want_flags:
+            problems.append(f"flags {script_letters(seg.flags)} != {spec.flags or '-'}")
+        if want_start is not None and actual != want_start:
+            problems.append(f"seq {actual} != {spec.start}")
         if len(seg.payload) != spec.length:
             problems.append(f"length {len(seg.payload)} != {spec.length}")
         if spec.ack is not None and want_flags & TcpFlags.ACK and seg.ack != spec.ack & SEQ_MASK:
@@ -411,7 +441,8 @@ class Runner:
     def _compare_options(
         self, spec: tuple[OptionSpec, ...], actual: tuple[TcpOption, ...], base: int
     ) -> str | None:
-        want = [self._expected_option(o, base) for o in spec]
+        # SACK blocks synack sends are in the peer's sequence space (literal in the script).
+        want = [self._build_option(o, sack_base=self._remote_base(), ecr_map=False) for o in spec]
         got = list(actual)
         # TS values: compared as ticks since the first outbound TS value (profile.ts_tick).
         ts_problem = None
@@ -450,14 +481,10 @@ class Runner:
             return None
         want = (script_val - self.ts_origin[0]) & SEQ_MASK
         got = (actual_val - self.ts_origin[1]) & SEQ_MASK
-        slack = self.tolerance / tick + 1
+        slack = (self.tolerance + self.slop) / tick + 1
         if abs(want - got) > slack:
             return f"TS val advanced {got} ticks since the first, expected {want}"
         return None
-
-    def _expected_option(self, opt: OptionSpec, base: int) -> TcpOption:
-        """An option of a segment synack sends: SACK edges are in synack's sequence space."""
-        return self._build_option(opt, sack_base=self._remote_base(), ecr_map=False)
 
     # --- inbound segments --------------------------------------------------------------------
 
@@ -505,7 +532,12 @@ class Runner:
         else:
             assert isinstance(src, IPv6Address) and isinstance(dst, IPv6Address)
             header = IPv6Header(src, dst, IPPROTO_TCP, 64, traffic_class=ecn)
-        self.trace.append(f"{self.now:8.3f}   injected seq {seq} ack {ack}")
+        self.trace.append(
+            f"{self.now:8.3f}   injected "
+            + format_segment(
+                seg, str(src), str(dst), ack_base=base, ipv6=self.ipv6, always_seq=True
+            )
+        )
         self.stack.inject(build_ip(header, tcp), self.now)
 
     def _connection(self, local_port: int, remote_port: int) -> Connection | None:
@@ -564,10 +596,11 @@ class Runner:
 
     # --- messages ----------------------------------------------------------------------------
 
-    def describe(self, sent: Sent) -> str:
+    def describe(self, sent: Sent, *, always_seq: bool = False) -> str:
+        """A segment synack sent, as tcpdump prints it (sequence numbers relative to its ISN)."""
         seg = sent.segment
         base = self.local_isn.get((seg.src_port, seg.dst_port), 0)
         return format_segment(
             seg, str(sent.packet.src), str(sent.packet.dst), seq_base=base,
-            ack_base=self._remote_base(), ipv6=self.ipv6,
+            ack_base=self._remote_base(), ipv6=self.ipv6, always_seq=always_seq,
         )

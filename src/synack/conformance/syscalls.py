@@ -20,6 +20,7 @@ from synack.conformance.ast import (
     Int,
     ListExpr,
     SyscallSpec,
+    TimeKind,
     Word,
 )
 from synack.conformance.errors import ScriptFailure, Unsupported
@@ -205,17 +206,26 @@ def run_syscall(runner: Runner, event: Event, call: SyscallSpec) -> None:
         result = (exc.value, exc.name)
     except _Block:
         fd = _int(runner, call.args[0], "a file descriptor")
-        if call.end is not None:
-            end = call.end.start if call.end.kind.value == "absolute" else (
-                runner.last_time + call.end.start
-            )
-        else:
-            end = runner.now
+        end = _end_time(runner, call)
         runner.blocked.append(Blocked(event, call, fd, runner.now, end + runner.tolerance))
         return
-    if call.end is not None:
-        raise ScriptFailure(f"{call.name}() returned at once, expected it to block")
+    end = _end_time(runner, call)
+    if runner.now < end - runner.tolerance - 1e-9:
+        raise ScriptFailure(
+            f"{call.name}() returned at once ({runner.now:.3f} s), expected it to block until "
+            f"{end:.3f} s"
+        )
     check_result(runner, call, result)
+
+
+def _end_time(runner: Runner, call: SyscallSpec) -> float:
+    """When a call must return: its `...END` time (relative ones count from the same base as
+    the call's start, as packetdrill), or at once."""
+    if call.end is None:
+        return runner.now
+    if call.end.kind is TimeKind.ABSOLUTE:
+        return call.end.start
+    return runner.base_time + call.end.start
 
 
 def check_result(runner: Runner, call: SyscallSpec, result: Result) -> None:
@@ -305,6 +315,10 @@ def _bind(runner: Runner, call: SyscallSpec) -> Result:
 
 def _listen(runner: Runner, call: SyscallSpec) -> Result:
     sock = _fd(runner, call)
+    if sock.conn is not None:
+        raise _Errno(-1, "EINVAL")
+    if sock.listening:
+        return 0, None  # listen() again only changes the backlog
     backlog = _int(runner, call.args[1], "the backlog") if len(call.args) > 1 else 128
     if sock.port is None:
         sock.port = runner.bind_port
@@ -499,15 +513,29 @@ def _setsockopt(runner: Runner, call: SyscallSpec) -> Result:
         if isinstance(value, ListExpr):
             for item in value.items:
                 if isinstance(item, Binary) and item.op == "=" and isinstance(item.left, Word):
-                    if item.left.name == "l_onoff":
+                    if item.left.name in ("l_onoff", "onoff"):
                         onoff = _int(runner, item.right, "l_onoff")
-                    elif item.left.name == "l_linger":
+                    elif item.left.name in ("l_linger", "linger"):
                         linger = _int(runner, item.right, "l_linger")
         if onoff is None or linger is None:
             raise Unsupported(f"SO_LINGER needs {{l_onoff=N, l_linger=N}}, got {value}")
         if onoff and linger:
             raise Unsupported("SO_LINGER with a non-zero time is not supported")
         sock.linger_abort = bool(onoff)
+        return 0, None
+    if level == "SOL_SOCKET" and name in ("SO_RCVBUF", "SO_SNDBUF"):
+        if sock.conn is not None or sock.listening:
+            raise Unsupported(f"{name} can only be set before listen() or connect()")
+        size = _int(runner, value, name)
+        # The host's configuration serves every connection: the script's only connection here.
+        if name == "SO_RCVBUF":
+            runner.config.rcv_buf = size
+        else:
+            runner.config.snd_buf = size
+        return 0, None
+    if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NODELAY":
+        if not _int(runner, value, name):
+            raise Unsupported("TCP_NODELAY 0: synack does not delay small segments (no Nagle)")
         return 0, None
     raise Unsupported(f"setsockopt {level} {name} is not supported by synack")
 

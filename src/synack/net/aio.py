@@ -35,6 +35,8 @@ from synack.tcp.state import State
 Tap = Callable[[int, bytes, bool], None]
 # (connection, event)
 EventHook = Callable[[Any, ev.Event], None]
+# (connection, old state, new state, cause): called by the host at the moment of the transition
+TransitionHook = Callable[[Any, State, State, str], None]
 
 _READ_BATCH = 256  # packets read from the device before the connections are serviced
 _WRITE_CHUNK = 256 * 1024  # program writes are queued in pieces of at most this size
@@ -60,9 +62,12 @@ class Stack:
         loop: asyncio.AbstractEventLoop | None = None,
         tap: Tap | None = None,
         on_event: EventHook | None = None,
+        on_transition: TransitionHook | None = None,
         outgoing_filter: Callable[[bytes], bool] | None = None,
     ) -> None:
         self.host = host
+        if on_transition is not None:
+            host.on_transition = on_transition
         # Fault injection for demos: returns False for an outgoing packet that must be lost.
         self.outgoing_filter = outgoing_filter
         self.tun = tun
@@ -86,24 +91,27 @@ class Stack:
         link: TunLink | None = None,
         *,
         name: str = "synack%d",
+        device: Tun | None = None,
         config: Any = None,
         tap: Tap | None = None,
         on_event: EventHook | None = None,
+        on_transition: TransitionHook | None = None,
         outgoing_filter: Callable[[bytes], bool] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
     ) -> Stack:
-        """Open a TUN device for `link` (kernel side configured) and a Host at synack's address."""
+        """A Host at synack's address of `link` on a new TUN device (kernel side configured),
+        or on `device`, already opened with `open_tun_link(link)`."""
         from synack.host import Host
-        from synack.tcp.config import TcpConfig
 
         link = link or TunLink()
         if config is None:
-            config = TcpConfig(mss=link.mtu - 40)
-        tun = open_tun_link(link, name=name)
+            config = default_config(link.mtu)
+        tun = device if device is not None else open_tun_link(link, name=name)
         try:
             host = Host([ipaddress.ip_address(link.synack_address)], config=config)
             stack = cls(
-                host, tun, loop=loop, tap=tap, on_event=on_event, outgoing_filter=outgoing_filter
+                host, tun, loop=loop, tap=tap, on_event=on_event, on_transition=on_transition,
+                outgoing_filter=outgoing_filter,
             )
         except BaseException:
             tun.close()
@@ -307,6 +315,17 @@ class Stack:
 
 
 _default_stack: Stack | None = None
+
+
+def default_config(mtu: int) -> Any:
+    """TcpConfig for a link of `mtu`: MSS = MTU - 40, and buffers of at least 32 segments so a
+    64 KiB-MTU link keeps more than one segment in flight (Linux's defaults otherwise)."""
+    from synack.tcp.config import TcpConfig
+
+    config = TcpConfig(mss=mtu - 40)
+    config.rcv_buf = max(config.rcv_buf, 32 * config.mss)
+    config.snd_buf = max(config.snd_buf, 32 * config.mss)
+    return config
 
 
 def _stack(stack: Stack | None) -> Stack:
@@ -662,7 +681,7 @@ class WireTrace:
     """Shows a Stack's traffic: tcpdump lines for every packet, `#` lines for state changes, and
     a capture file (LINKTYPE_RAW, as tcpdump writes for a TUN device).
 
-    Use `tap` and `on_event` as the Stack's hooks.
+    Use `tap` and `on_transition` as the Stack's hooks.
     """
 
     def __init__(
@@ -692,10 +711,10 @@ class WireTrace:
                 self.lines.append(line)
                 print(line, file=self.out, flush=True)
 
-    def on_event(self, conn: Any, event: ev.Event) -> None:
-        if self.states and isinstance(event, ev.StateChanged):
-            print(f"# {describe(conn)}: {event.old} -> {event.new} ({event.cause})",
-                  file=self.out, flush=True)
+    def on_transition(self, conn: Any, old: State, new: State, cause: str) -> None:
+        """Print a state change as it happens, between the packets that cause and follow it."""
+        if self.states:
+            print(f"# {describe(conn)}: {old} -> {new} ({cause})", file=self.out, flush=True)
 
     def close(self) -> None:
         if self.capture is not None:

@@ -6,15 +6,18 @@ tcpdump line of every segment with the programs' socket calls and both endpoints
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synack.net.faults import Faults
+from synack.net.faults import ACK, SYN, Faults, packet_info
 from synack.net.sim import LINKTYPE_RAW, Network, Node, Tap, TapRecord
 from synack.scenarios.sockets import Endpoint
 from synack.tcp.config import TcpConfig
+from synack.tcp.state import State
+from synack.wire.seq import seq_diff
 
 # 12:49:33.192719 is when the seed's capture (004) shows the client's SYN leave.
 SEED_START_NS = int(
@@ -61,16 +64,31 @@ class Transcript:
 
     def plain(self) -> str:
         """The transcript as plain text: tcpdump lines as printed, notes indented under them."""
-        return "\n".join(format_entry(e) for e in self.entries)
+        return "\n".join(text for _, text in render(self.entries))
 
 
-NOTE_INDENT = " " * 16  # the width of a tcpdump timestamp and its space
+NOTE_INDENT = 16  # the width of a tcpdump timestamp and its space
+GAP_NS = 1_000_000  # a note this long after the previous line shows the time that passed
 
 
-def format_entry(entry: Entry) -> str:
-    if entry.kind == "packet":
-        return entry.text
-    return f"{NOTE_INDENT}{entry.actor:<7} {entry.text}"
+def render(entries: list[Entry]) -> list[tuple[Entry, str]]:
+    """Each entry with its line: tcpdump lines as they are; notes indented, and prefixed with
+    the time elapsed ("+240.000s") when at least a millisecond passed since the line before."""
+    out = []
+    last: int | None = None
+    for entry in entries:
+        if entry.kind == "packet":
+            text = entry.text
+        else:
+            gap = "" if last is None else _gap(entry.timestamp_ns - last)
+            text = f"{gap:>{NOTE_INDENT - 1}} {entry.actor:<7} {entry.text}"
+        last = entry.timestamp_ns
+        out.append((entry, text))
+    return out
+
+
+def _gap(ns: int) -> str:
+    return f"+{ns / 1e9:.3f}s" if ns >= GAP_NS else ""
 
 
 class Lab:
@@ -123,8 +141,14 @@ class Lab:
         self._formatter: Any = None
         self.tap.listeners.append(self._packet)
         self.net.notes.append(self._note)
-        self.client = Endpoint(self.net, self.client_node, "client", self._note, latency)
-        self.server = Endpoint(self.net, self.server_node, "server", self._note, latency)
+        self.transitions: list[tuple[str, State, State]] = []
+        """(actor, old, new) for both endpoints, in the order they happened."""
+        self.client = Endpoint(
+            self.net, self.client_node, "client", self._note, latency, self.transitions
+        )
+        self.server = Endpoint(
+            self.net, self.server_node, "server", self._note, latency, self.transitions
+        )
 
     # -- transcript ----------------------------------------------------------------------------
 
@@ -166,6 +190,38 @@ class Lab:
 
     def write_pcap(self, path: str | Path) -> None:
         self.tap.write(path)
+
+    def segments(self) -> list[str]:
+        """Every captured segment as "c>s [flags] seq S ack A len N", with sequence numbers
+        relative to the sender's latest SYN (signed, so an old duplicate shows up negative)."""
+        return summarize(self.records, self.client_addr)
+
+    def state_changes(self) -> list[str]:
+        return [f"{actor} {old}>{new}" for actor, old, new in self.transitions]
+
+
+def summarize(records: list[TapRecord], client_addr: str) -> list[str]:
+    client = ipaddress.ip_address(client_addr).packed
+    isn: dict[tuple[bytes, int], int] = {}
+    out = []
+    for rec in records:
+        info = packet_info(rec.data)
+        if info is None:
+            out.append(f"? {len(rec.data)} bytes")
+            continue
+        me, peer = (info.src, info.src_port), (info.dst, info.dst_port)
+        if info.flags & SYN:
+            isn[me] = info.seq
+        arrow = "c>s" if info.src == client else "s>c"
+        text = f"{arrow} [{info.flag_text}] seq {_rel(info.seq, isn.get(me))}"
+        if info.flags & ACK:
+            text += f" ack {_rel(info.ack, isn.get(peer))}"
+        out.append(f"{text} len {info.payload_len}")
+    return out
+
+
+def _rel(value: int, base: int | None) -> int:
+    return value if base is None else seq_diff(value, base)
 
 
 def _clock(timestamp_ns: int) -> str:

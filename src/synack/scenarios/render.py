@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import TextIO
 
-from synack.scenarios.lab import Entry, format_entry
+from synack.scenarios.lab import Entry, render
 
 _STYLES = {
     "out": "cyan",
@@ -29,12 +29,12 @@ def print_transcript(entries: list[Entry], out: TextIO | None = None, *, color: 
     if color is None:
         color = stream.isatty()
     if not color:
-        for entry in entries:
-            stream.write(format_entry(entry) + "\n")
+        for _, text in render(entries):
+            stream.write(text + "\n")
         return
     from rich.console import Console
     from rich.text import Text
 
-    console = Console(file=stream, highlight=False, soft_wrap=True)
-    for entry in entries:
-        console.print(Text(format_entry(entry), style=_style(entry)))
+    console = Console(file=stream, highlight=False, soft_wrap=True, force_terminal=True)
+    for entry, text in render(entries):
+        console.print(Text(text, style=_style(entry)))

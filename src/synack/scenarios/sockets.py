@@ -57,13 +57,23 @@ class _Watched:
 class Endpoint:
     """One host's programs: its sockets, its suspended calls and its log name."""
 
-    def __init__(self, net: Network, node: Node, actor: str, log: Logger, latency: float) -> None:
+    def __init__(
+        self,
+        net: Network,
+        node: Node,
+        actor: str,
+        log: Logger,
+        latency: float,
+        transitions: list[tuple[str, State, State]] | None = None,
+    ) -> None:
         self.net = net
         self.node = node
         self.actor = actor
         self.log = log
         self.latency = latency
         self.watched: list[_Watched] = []
+        self.transitions = transitions if transitions is not None else []
+        """(actor, old, new) of every state change of this host's connections, in order."""
         self.waiting: list[tuple[_Wait, Coroutine[Any, Any, Any]]] = []
         self.in_call: _Watched | None = None
         self.call_states: list[State] = []
@@ -72,7 +82,7 @@ class Endpoint:
         self.started = 0
         self._checking = False
         net.after_activity.append(self._activity)
-        node.host.on_transition = self._transition
+        self.host.on_transition = self._transition
 
     @property
     def host(self) -> Any:
@@ -104,7 +114,7 @@ class Endpoint:
             except StopIteration:
                 self.finished += 1
                 return
-            except BaseException as error:  # a program failed: keep it for the scenario
+            except Exception as error:  # a program failed: keep it for the scenario
                 self.errors.append(error)
                 self.finished += 1
                 return
@@ -185,6 +195,7 @@ class Endpoint:
 
     def _transition(self, conn: Any, old: State, new: State, cause: str) -> None:
         """The host's (and our connections') state-change hook: log as it happens."""
+        self.transitions.append((self.actor, old, new))
         in_call = self.in_call
         if in_call is not None and (in_call.conn is conn or in_call.conn is None):
             self.call_states.append(new)

@@ -579,6 +579,8 @@ class Connection:
             payload, dlen, flags = b"", 0, flags & ~(FIN | SYN)
             seg_len = 0
             self._ack_now = True  # the text was not taken: tell the sender the window
+        if not ok and st is _SYN_RECEIVED and flags & (SYN | ACK) == SYN | ACK and seq == self.irs:
+            ok = True  # simultaneous open: the peer's SYN-ACK repeats its SYN (trimmed below)
         if not ok:
             if flags & RST:
                 return  # unacceptable RST: drop silently
@@ -738,7 +740,7 @@ class Connection:
             self._ack_now = True
         else:
             self._rcvd_unacked += len(payload)
-            if self._rcvd_unacked >= 2 * self.smss or self.config.delayed_ack <= 0:
+            if self._rcvd_unacked >= 2 * self._rcv_mss() or self.config.delayed_ack <= 0:
                 self._ack_now = True  # RFC 9293 §3.8.6.3: at least every second full segment
             else:
                 self._schedule_delack(now)
@@ -1041,9 +1043,13 @@ class Connection:
             free = self._rcv_cap
         ws = self.rcv_wscale
         free = (free >> ws) << ws
-        if free < self.smss and free < self._rcv_cap:
+        if free < self._rcv_mss() and free < self._rcv_cap:
             free = 0  # receiver SWS avoidance (RFC 9293 §3.8.6.2.2)
         return free
+
+    def _rcv_mss(self) -> int:
+        """The largest segment the peer may send us: our MSS less the timestamps option."""
+        return self.config.mss - (_TS_OPT_LEN if self.ts_ok else 0)
 
     def _advertise(self) -> int:
         """The window field for an outgoing segment; never shrinks the window already offered."""

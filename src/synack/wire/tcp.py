@@ -206,14 +206,14 @@ def _parse_options(data: bytes, end: int) -> tuple[tuple[TcpOption, ...], bytes]
         length = data[i + 1]
         if length < 2:
             raise ParseError("tcp", i + 1, "option length", f"kind {kind} length {length} < 2")
+        want = _FIXED_LEN.get(kind)
+        if want is not None and length != want:
+            raise ParseError("tcp", i + 1, _FIELD[kind], f"length {length}, expected {want}")
         if i + length > end:
             raise ParseError(
                 "tcp", i + 1, "option length",
                 f"option kind {kind} length {length} runs past the header end at {end}",
             )
-        want = _FIXED_LEN.get(kind)
-        if want is not None and length != want:
-            raise ParseError("tcp", i + 1, _FIELD[kind], f"length {length}, expected {want}")
         if kind == OPT_TIMESTAMPS:
             append(Timestamps(*_TS.unpack_from(data, i + 2)))
         elif kind == OPT_MSS:

@@ -1,0 +1,117 @@
+"""Per-packet analysis flags and the handshake RTT against `tshark -2` on the same captures."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from synack.analyze import flags as wsflags
+from synack.analyze.flags import WsStream
+from synack.analyze.shapes import SHAPES, build, write_shape
+from synack.analyze.tracker import Connection, Side, Tracker
+from synack.capture.reader import open_capture
+from synack.wire.errors import ParseError
+from synack.wire.fastpath import decode_tcp
+
+ZEEK_TRACES = Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek" / "traces"
+FIELDS = [
+    "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
+    "lost_segment", "duplicate_ack", "zero_window", "zero_window_probe", "zero_window_probe_ack",
+    "window_update", "keep_alive", "keep_alive_ack", "ack_lost_segment",
+]
+
+pytestmark = [
+    pytest.mark.tools,
+    pytest.mark.skipif(shutil.which("tshark") is None, reason="tshark not installed"),
+]
+
+
+def synack_flags(path: Path) -> dict[int, tuple[int, WsStream]]:
+    """Frame number -> (analysis bits, Wireshark stream state) as synack computes them."""
+    out: dict[int, tuple[int, WsStream]] = {}
+    last: list[tuple[int, WsStream]] = []
+
+    def hook(conn: Connection, side: Side, bits: int, now: float, flags: int, seq: int,
+             ack: int, plen: int) -> None:
+        last.append((bits, conn.ws))
+
+    tracker = Tracker(lambda conn: None, on_packet=hook)
+    with open_capture(path) as reader:
+        for number, (ts, lt, data, _ol, _i) in enumerate(reader.iter_records(), 1):
+            try:
+                t = decode_tcp(lt, data)
+            except ParseError:
+                continue
+            if t is None:
+                continue
+            v, src, dst, sp, dp, seq, ack, fl, win, _hl, plen, _il, _off = t
+            tracker.segment(ts / 1e9, v, src, dst, sp, dp, seq, ack, fl, win, plen)
+            out[number] = last.pop()
+    return out
+
+
+def tshark_flags(path: Path) -> dict[int, tuple[str, list[bool]]]:
+    cmd = ["tshark", "-2", "-r", str(path), "-Y", "tcp", "-T", "fields",
+           "-e", "frame.number", "-e", "tcp.analysis.initial_rtt"]
+    for f in FIELDS:
+        cmd += ["-e", f"tcp.analysis.{f}"]
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    out = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        out[int(parts[0])] = (parts[1], [bool(x) for x in parts[2:]])
+    return out
+
+
+def compare(path: Path) -> tuple[list[str], dict[str, int]]:
+    """Disagreements (empty when equal) and how often tshark raised each flag."""
+    mine = synack_flags(path)
+    theirs = tshark_flags(path)
+    problems = []
+    seen = dict.fromkeys(FIELDS, 0)
+    rtts: dict[int, tuple[WsStream, set[str]]] = {}
+    for number, (rtt, values) in theirs.items():
+        if number not in mine:
+            continue  # TCP inside ICMP errors, which synack does not count as segments
+        bits, stream = mine[number]
+        for field, value in zip(FIELDS, values, strict=True):
+            seen[field] += value
+            if bool(bits & wsflags.FIELD_BITS[field]) != value:
+                problems.append(f"frame {number}: {field} synack={not value} tshark={value}")
+        entry = rtts.setdefault(id(stream), (stream, set()))
+        if rtt:
+            entry[1].add(rtt)
+    for stream, values in rtts.values():
+        if len(values) > 1:
+            problems.append(f"several initial RTTs {values}")
+        elif values:
+            if abs(float(values.pop()) - stream.first_rtt) > 2e-6:
+                problems.append(f"initial RTT {stream.first_rtt} != tshark's")
+        elif stream.first_rtt:
+            problems.append(f"initial RTT {stream.first_rtt}, tshark has none")
+    missing = set(theirs) - set(mine)
+    if len(missing) > 2:
+        problems.append(f"frames only tshark decoded as TCP: {sorted(missing)[:10]}")
+    return problems, seen
+
+
+@pytest.mark.parametrize("trace", sorted(p.name for p in ZEEK_TRACES.glob("*.pcap*")))
+def test_shared_captures_flags_equal_tshark(trace: str) -> None:
+    problems, _ = compare(ZEEK_TRACES / trace)
+    assert problems == []
+
+
+def test_shapes_flags_equal_tshark(tmp_path: Path) -> None:
+    total = dict.fromkeys(FIELDS, 0)
+    for name in SHAPES:
+        path = tmp_path / f"{name}.pcap"
+        write_shape(build(name), path)
+        problems, seen = compare(path)
+        assert problems == [], name
+        for k, v in seen.items():
+            total[k] += v
+    # The shapes exercise every flag but "ACKed unseen segment".
+    assert {k for k, v in total.items() if v == 0} == {"ack_lost_segment"}

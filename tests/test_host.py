@@ -1,0 +1,268 @@
+"""The host: demultiplexing, listeners, RST for no connection, TIME-WAIT records, bad packets."""
+
+from __future__ import annotations
+
+import random
+from ipaddress import ip_address
+
+import pytest
+
+from synack.host import Host
+from synack.tcp.connection import Connection
+from synack.tcp.state import State
+from synack.wire.ip import build_tcp_packet, parse_tcp_packet
+from synack.wire.tcp import TcpFlags, TcpSegment
+
+CLIENT = ip_address("192.168.0.60")
+SERVER = ip_address("192.168.0.61")
+
+
+def pump(a: Host, b: Host, now: float = 0.0) -> list[tuple[str, TcpSegment]]:
+    """Deliver packets both ways until quiet; returns what crossed."""
+    crossed = []
+    moved = True
+    while moved:
+        moved = False
+        for name, x, y in (("a>b", a, b), ("b>a", b, a)):
+            for packet in x.packets_to_send():
+                crossed.append((name, parse_tcp_packet(packet)[1]))
+                y.receive_packet(packet, now)
+                moved = True
+    return crossed
+
+
+def hosts() -> tuple[Host, Host]:
+    return Host([CLIENT], secret=b"client"), Host([SERVER], secret=b"server")
+
+
+def flags(x: TcpSegment) -> int:
+    return int(x.flags)
+
+
+def test_handshake_accept_and_demux_of_two_connections() -> None:
+    a, b = hosts()
+    b.listen(80)
+    c1 = a.connect(SERVER, 80, 0.0)
+    c2 = a.connect(SERVER, 80, 0.0)
+    assert c1.local[1] != c2.local[1]
+    pump(a, b)
+    s1, s2 = b.accept(80), b.accept(80)
+    assert b.accept(80) is None
+    assert s1 is not None and s2 is not None
+    assert {s1.remote[1], s2.remote[1]} == {c1.local[1], c2.local[1]}
+    c1.send(b"one", 0.0)
+    c2.send(b"two", 0.0)
+    pump(a, b)
+    by_port = {s1.remote[1]: s1, s2.remote[1]: s2}
+    assert by_port[c1.local[1]].receive() == b"one"
+    assert by_port[c2.local[1]].receive() == b"two"
+
+
+def test_syn_to_a_closed_port_gets_rst_ack_seq_0() -> None:
+    a, b = hosts()
+    c = a.connect(SERVER, 81, 0.0)
+    crossed = pump(a, b)
+    rst = crossed[1][1]
+    assert flags(rst) == TcpFlags.RST | TcpFlags.ACK
+    assert (rst.seq, rst.ack, rst.window, rst.options) == (0, (c.iss + 1) & 0xFFFFFFFF, 0, ())
+    assert isinstance(c.error, ConnectionRefusedError)
+    assert b.stats.resets_sent == 1
+    assert list(a.connections) == []
+
+
+def test_segment_for_no_connection_gets_rst_seq_ack() -> None:
+    _, b = hosts()
+    stray = TcpSegment(5555, 80, 1000, 777777, TcpFlags.PSH | TcpFlags.ACK, 500, payload=b"hi")
+    b.receive_packet(build_tcp_packet(CLIENT, SERVER, stray), 0.0)
+    (packet,) = b.packets_to_send()
+    rst = parse_tcp_packet(packet)[1]
+    assert (int(rst.flags), rst.seq, rst.ack, rst.window) == (TcpFlags.RST, 777777, 0, 0)
+    # A RST is never answered.
+    b.receive_packet(build_tcp_packet(CLIENT, SERVER, TcpSegment(5555, 80, 1, 0, TcpFlags.RST, 0)),
+                     0.0)
+    assert b.packets_to_send() == []
+
+
+def test_malformed_and_corrupted_packets_are_counted_and_dropped() -> None:
+    _, b = hosts()
+    b.listen(80)
+    good = build_tcp_packet(CLIENT, SERVER, TcpSegment(5555, 80, 1, 0, TcpFlags.SYN, 1000))
+    corrupt = bytearray(good)
+    corrupt[-1] ^= 0xFF  # inside the TCP header: the checksum fails
+    for junk in (b"", b"\x45", good[:30], bytes(corrupt), b"\x60" + bytes(50), b"\xff" * 60):
+        b.receive_packet(junk, 0.0)
+    assert b.packets_to_send() == []
+    assert b.stats.malformed + b.stats.bad_checksum == 6
+    assert b.stats.bad_checksum >= 1
+    other = build_tcp_packet(CLIENT, ip_address("10.9.9.9"), TcpSegment(1, 80, 1, 0,
+                                                                        TcpFlags.SYN, 1))
+    b.receive_packet(other, 0.0)
+    assert b.stats.not_for_us == 1
+
+
+def test_random_bytes_never_raise() -> None:
+    rng = random.Random(7)
+    _, b = hosts()
+    b.listen(80)
+    base = build_tcp_packet(CLIENT, SERVER, TcpSegment(5555, 80, 1, 0, TcpFlags.SYN, 1000))
+    for _ in range(2000):
+        data = bytearray(base)
+        for _ in range(rng.randint(1, 6)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        b.receive_packet(bytes(data[: rng.randint(0, len(data))]), 0.0)
+    b.packets_to_send()
+
+
+def test_syn_backlog_is_bounded() -> None:
+    a, b = hosts()
+    b.listen(80, backlog=1)
+    a.connect(SERVER, 80, 0.0)
+    a.connect(SERVER, 80, 0.0)
+    for packet in a.packets_to_send():
+        b.receive_packet(packet, 0.0)
+    assert len(b.packets_to_send()) == 1  # one SYN-ACK; the second SYN is dropped
+    assert b.stats.syn_dropped == 1
+
+
+def test_time_wait_record_reacks_fin_and_expires() -> None:
+    a, b = hosts()
+    b.listen(80)
+    seen: list[tuple[int, State, State, str]] = []
+    a.on_transition = lambda conn, old, new, cause: seen.append((conn.local[1], old, new, cause))
+    c = a.connect(SERVER, 80, 0.0)
+    pump(a, b)
+    s = b.accept(80)
+    assert s is not None
+    c.close(0.0)
+    pump(a, b)
+    s.close(0.0)
+    crossed = pump(a, b)
+    last_fin = crossed[0][1]
+    assert flags(last_fin) & TcpFlags.FIN
+    assert a.time_wait_count == 1 and list(a.connections) == []
+    assert a.lookup(c.local, c.remote) is State.TIME_WAIT
+    assert a.next_deadline() == pytest.approx(240.0)
+    # A retransmitted FIN is acknowledged again and restarts 2*MSL.
+    a.receive_packet(build_tcp_packet(SERVER, CLIENT, last_fin), 100.0)
+    (packet,) = a.packets_to_send()
+    reack = parse_tcp_packet(packet)[1]
+    assert int(reack.flags) == TcpFlags.ACK
+    assert reack.ack == (last_fin.seq + 1) & 0xFFFFFFFF
+    assert a.next_deadline() == pytest.approx(340.0)
+    a.handle_timer(339.0)
+    assert a.time_wait_count == 1
+    a.handle_timer(340.0)
+    assert a.time_wait_count == 0
+    assert seen[-1][1:] == (State.TIME_WAIT, State.CLOSED, "2*MSL timeout")
+    assert [x[2] for x in seen] == [
+        State.SYN_SENT, State.ESTABLISHED, State.FIN_WAIT_1, State.FIN_WAIT_2, State.TIME_WAIT,
+        State.CLOSED,
+    ]
+
+
+def test_new_syn_above_time_wait_starts_a_new_connection() -> None:
+    a, b = hosts()
+    a.listen(7000)
+    c = b.connect(CLIENT, 7000, 0.0, local_port=5000)
+    pump(b, a)
+    s = a.accept(7000)
+    assert s is not None
+    s.close(0.0)  # the listener side closes first and ends in TIME-WAIT
+    pump(a, b)
+    c.close(0.0)
+    pump(a, b)
+    assert a.time_wait_count == 1
+    old_snd_nxt = s.snd_nxt
+    c2 = b.connect(CLIENT, 7000, 1.0, local_port=5000)
+    assert b.time_wait_count == 0
+    crossed = pump(b, a, 1.0)
+    assert a.time_wait_count == 0
+    synack = crossed[1][1]
+    assert flags(synack) == TcpFlags.SYN | TcpFlags.ACK
+    assert synack.seq == (old_snd_nxt + 65535 + 2) & 0xFFFFFFFF
+    assert c2.state is State.ESTABLISHED
+
+
+def test_isns_differ_per_tuple_and_time() -> None:
+    a, _ = hosts()
+    c1 = a.connect(SERVER, 80, 0.0)
+    c2 = a.connect(SERVER, 80, 0.0)
+    c3 = Host([CLIENT], secret=b"other").connect(SERVER, 80, 0.0)
+    assert len({c1.iss, c2.iss, c3.iss}) == 3
+
+
+class LossyWire:
+    """Two hosts joined by a lossy, reordering, duplicating wire on an explicit clock."""
+
+    def __init__(self, seed: int, loss: float, dup: float, jitter: float) -> None:
+        self.rng = random.Random(seed)
+        self.loss, self.dup, self.jitter = loss, dup, jitter
+        self.now = 0.0
+        self.flight: list[tuple[float, int, Host, bytes]] = []
+        self.n = 0
+
+    def send(self, src: Host, dst: Host) -> None:
+        for packet in src.packets_to_send():
+            if self.rng.random() < self.loss:
+                continue
+            copies = 2 if self.rng.random() < self.dup else 1
+            for _ in range(copies):
+                self.n += 1
+                when = self.now + 0.01 + self.rng.random() * self.jitter
+                self.flight.append((when, self.n, dst, packet))
+
+    def run(self, a: Host, b: Host, until: float, done: object) -> None:
+        while self.now < until and not (callable(done) and done()):
+            self.send(a, b)
+            self.send(b, a)
+            candidates = [x[0] for x in self.flight]
+            for h in (a, b):
+                d = h.next_deadline()
+                if d is not None:
+                    candidates.append(d)
+            if not candidates:
+                break
+            self.now = max(self.now, min(candidates))
+            arrived = sorted(x for x in self.flight if x[0] <= self.now)
+            self.flight = [x for x in self.flight if x[0] > self.now]
+            for _, _, dst, packet in arrived:
+                dst.receive_packet(packet, self.now)
+            for h in (a, b):
+                d = h.next_deadline()
+                if d is not None and d <= self.now:
+                    h.handle_timer(self.now)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_transfer_survives_loss_reordering_and_duplication(seed: int) -> None:
+    a, b = hosts()
+    b.listen(80)
+    wire = LossyWire(seed, loss=0.05, dup=0.02, jitter=0.02)
+    client = a.connect(SERVER, 80, 0.0)
+    data = bytes(random.Random(seed).randbytes(150_000))
+    got = bytearray()
+    state: dict[str, Connection] = {}
+
+    def step() -> bool:
+        if "s" not in state:
+            s = b.accept(80)
+            if s is None:
+                return False
+            state["s"] = s
+        if client.state is State.ESTABLISHED and client.unacknowledged == 0 and (
+            "sent" not in state
+        ):
+            n = client.send(data, wire.now)
+            assert n == len(data) or n == client.config.snd_buf
+            state["sent"] = client
+        got.extend(state["s"].receive(now=wire.now))
+        return len(got) >= len(data) or len(got) >= client.config.snd_buf
+
+    wire.run(a, b, 600.0, step)
+    assert bytes(got) == data[: len(got)] and len(got) == min(len(data), client.config.snd_buf)
+    client.close(wire.now)
+    state["s"].close(wire.now)
+    wire.run(a, b, wire.now + 600.0, lambda: False)
+    assert client.state in (State.TIME_WAIT, State.CLOSED)  # simultaneous close is possible
+    assert state["s"].state in (State.TIME_WAIT, State.CLOSED)
+    assert list(a.connections) == [] and list(b.connections) == []
