@@ -253,7 +253,41 @@ def synack_echo_server(mtu: int, ready: Any) -> None:
     asyncio.run(serve())
 
 
-def synack_runs(nbytes: int, conns: int, mtu: int, bulk: float, rate: float) -> None:
+LAYERS = (
+    ("checksum", "synack/wire/checksum.py"),
+    ("wire codec", "synack/wire/"),
+    ("tcp core", "synack/tcp/"),
+    ("host demux", "synack/host.py"),
+    ("tun driver", "synack/net/"),
+    ("asyncio", "asyncio/"),
+)
+
+
+def print_layers(stats: Any) -> None:
+    """Own time of the profiled bulk runs (both directions), summed by layer; syscalls apart."""
+    totals: dict[str, float] = {}
+    for (filename, _line, name), row in stats.stats.items():  # type: ignore[attr-defined]
+        own = row[2]
+        if filename == "~":  # C functions: name them (int.from_bytes is the checksum's)
+            label = name.strip("<>").replace("built-in method ", "").replace("method ", "")
+            layer = f"C: {label.split(' of ')[0]}"
+        else:
+            layer = next((label for label, part in LAYERS if part in filename), "other python")
+        totals[layer] = totals.get(layer, 0.0) + own
+    total = sum(totals.values())
+    print(f"  where the synack process spent its time (bulk, both directions, {total:.2f} s):")
+    rest = 0.0
+    for layer, seconds in sorted(totals.items(), key=lambda item: -item[1]):
+        if seconds < total / 100:
+            rest += seconds
+            continue
+        print(f"    {layer:<32} {seconds:7.2f} s  {100 * seconds / total:5.1f} %")
+    print(f"    {'(each under 1 %)':<32} {rest:7.2f} s  {100 * rest / total:5.1f} %")
+
+
+def synack_runs(
+    nbytes: int, conns: int, mtu: int, bulk: float, rate: float, profile: bool = False
+) -> None:
     import asyncio
 
     from synack.net.aio import Stack
@@ -269,7 +303,15 @@ def synack_runs(nbytes: int, conns: int, mtu: int, bulk: float, rate: float) -> 
             stack.close()
         return up, down
 
-    up, down = asyncio.run(bulk_runs())
+    if profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        up, down = profiler.runcall(asyncio.run, bulk_runs())
+        print_layers(pstats.Stats(profiler))
+    else:
+        up, down = asyncio.run(bulk_runs())
     report(f"bulk synack -> kernel (tun, mtu {mtu})", mb_per_s(nbytes, up), "MB/s", bulk)
     report(f"bulk kernel -> synack (tun, mtu {mtu})", mb_per_s(nbytes, down), "MB/s", bulk)
     with child(synack_echo_server, 1500) as proc:
@@ -284,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=2000, help="connections to time")
     parser.add_argument("--mtu", type=int, default=65535, help="TUN MTU")
     parser.add_argument("--kernel-only", action="store_true", help="only the kernel baselines")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile synack's bulk runs and print the time per layer")
     args = parser.parse_args(argv)
     reason = tun.tun_unavailable_reason()
     if reason is not None:
@@ -293,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     with tun.private_netns():
         bulk, rate = kernel_baselines(nbytes, args.connections)
         if not args.kernel_only:
-            synack_runs(nbytes, args.connections, args.mtu, bulk, rate)
+            synack_runs(nbytes, args.connections, args.mtu, bulk, rate, args.profile)
     return 0
 
 

@@ -224,3 +224,24 @@ def test_bulk_100_megabytes_each_way(netns: int, synack_closes_first: bool) -> N
     """The acceptance transfer: 100 MB each way over a 64 KiB-MTU link."""
     run(lambda stack: transfer(stack, 100 << 20, synack_closes_first, 8003), mtu=65535,
         timeout=240)
+
+
+def test_closed_server_refuses_new_connections(netns: int) -> None:
+    async def body(stack: Stack) -> None:
+        async def ignore(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.close()
+
+        server = await stack.start_server(ignore, 8080)
+        assert server.is_serving()
+        reader, writer = await asyncio.open_connection(SYNACK, 8080)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        assert not server.is_serving()
+        with pytest.raises(ConnectionRefusedError):
+            await asyncio.open_connection(SYNACK, 8080)
+        # The port can be listened on again.
+        again = await stack.start_server(ignore, 8080)
+        again.close()
+
+    run(body)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import io
+import os
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -343,6 +345,9 @@ class CountingFile(io.BytesIO):
         self.reads.append(len(data))
         return data
 
+    def read1(self, size: int | None = -1) -> bytes:
+        return self.read(size)
+
 
 def test_reader_streams_in_chunks() -> None:
     frame = b"f" * 1000
@@ -364,3 +369,27 @@ def test_record_larger_than_a_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     packets, reader = read_all(pcap_file([(1, 0, b"a", 1), (2, 0, big, len(big)), (3, 0, b"", 0)]))
     assert [p.data for p in packets] == [b"a", big, b""]
     assert reader.truncated is None
+
+
+def test_live_pipe_yields_packets_before_the_writer_closes() -> None:
+    read_fd, write_fd = os.pipe()
+    got: list[CapturedPacket] = []
+    two_read = threading.Event()
+
+    def consume() -> None:
+        with open(read_fd, "rb") as pipe:
+            for packet in CaptureReader(pipe):
+                got.append(packet)
+                if len(got) == 2:
+                    two_read.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    os.write(write_fd, pcap_file(RECORDS[:2]))
+    try:
+        assert two_read.wait(30), "the reader waited for more than the packets available"
+    finally:
+        os.write(write_fd, struct.pack("<IIII", 9, 0, 1, 1) + b"z")
+        os.close(write_fd)
+        thread.join(30)
+    assert [p.data for p in got] == [RECORDS[0][2], RECORDS[1][2], b"z"]

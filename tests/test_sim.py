@@ -218,3 +218,23 @@ def test_routes_by_destination_address() -> None:
     net.run()
     assert [(t, packet_info(d).seq) for t, d in hosts[1].arrivals] == [(0.1, 6)]  # type: ignore[union-attr]
     assert [(t, packet_info(d).seq) for t, d in hosts[2].arrivals] == [(0.2, 5)]  # type: ignore[union-attr]
+
+
+class Stuck(Recorder):
+    """A host whose deadline never moves past now: the network must not spin forever."""
+
+    def next_deadline(self) -> float | None:
+        return 1.0
+
+    def handle_timer(self, now: float) -> None:
+        self.fired.append(now)
+
+
+def test_a_stuck_host_timer_is_reported() -> None:
+    net = Network(0)
+    host = Stuck()
+    node = net.add_host("stuck", host, ["10.0.0.9"])
+    net.interact(node, lambda: None)
+    with pytest.raises(RuntimeError, match="does not advance"):
+        net.run()
+    assert len(host.fired) > 1000

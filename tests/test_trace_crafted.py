@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 from scapy.contrib.mpls import MPLS
@@ -37,8 +38,8 @@ A6, B6 = "2001:db8::1", "2001:db8::2"
 DLT_NULL, DLT_EN10MB, DLT_RAW, DLT_LOOP, DLT_SLL, DLT_SLL2 = 0, 1, 101, 108, 113, 276
 
 
-def tcp(**fields: object) -> TCP:
-    base: dict[str, object] = {"sport": 40000, "dport": 80, "flags": "A", "seq": 1000, "ack": 2000}
+def tcp(**fields: Any) -> TCP:
+    base: dict[str, Any] = {"sport": 40000, "dport": 80, "flags": "A", "seq": 1000, "ack": 2000}
     base.update(fields)
     return TCP(**base)
 
@@ -53,11 +54,6 @@ def raw_tcp(options: bytes, *, flags: int = 0x10, payload: bytes = b"") -> bytes
 
 def eth_ip(segment: bytes | TCP, src: str = A, dst: str = B) -> bytes:
     return bytes(ETH / IP(src=src, dst=dst, proto=6) / Raw(bytes(segment)))
-
-
-def one(frame: bytes, link_type: int = DLT_EN10MB, **kwargs: object) -> str | None:
-    """Format one frame with a fresh formatter (so sequence numbers print absolute)."""
-    return TcpdumpFormatter(**kwargs).format(T0, link_type, frame)  # type: ignore[arg-type]
 
 
 def line(rest: str) -> str:
@@ -407,8 +403,10 @@ def test_single_frame(
 def conversation() -> list[bytes]:
     """A handshake with ISNs just below 2**32, data across the wrap, a SACK, and a new SYN."""
     isn_a, isn_b = 0xFFFFFFF0, 0xFFFFFF00
-    c, s = {"src": A, "dst": B}, {"src": B, "dst": A}
-    cp, sp = {"sport": 40000, "dport": 80}, {"sport": 80, "dport": 40000}
+    c: dict[str, Any] = {"src": A, "dst": B}
+    s: dict[str, Any] = {"src": B, "dst": A}
+    cp: dict[str, Any] = {"sport": 40000, "dport": 80}
+    sp: dict[str, Any] = {"sport": 80, "dport": 40000}
     frames = [
         IP(**c) / TCP(**cp, flags="S", seq=isn_a),
         IP(**s) / TCP(**sp, flags="SA", seq=isn_b, ack=isn_a + 1),

@@ -270,9 +270,9 @@ simple_option = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(
-    st.lists(simple_option, max_size=5).filter(lambda o: len(encode_options(tuple(o))) <= 40),
+    st.lists(simple_option, max_size=5).filter(lambda o: len(_raw_options(tuple(o))) <= 40),
     u16, u16, seq_values, seq_values, st.integers(0, 0xFF), u16, st.binary(max_size=40),
     st.booleans(),
 )
@@ -301,7 +301,7 @@ def test_scapy_built_segments_parse_to_same_fields(
     assert build_tcp(dataclasses.replace(seg, checksum=None), src, dst) == tcp_bytes
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=40, deadline=None)
 @given(segments(), st.booleans())
 def test_synack_built_segments_accepted_by_scapy(seg: TcpSegment, v6: bool) -> None:
     sc = scapy_all
@@ -312,11 +312,18 @@ def test_synack_built_segments_accepted_by_scapy(seg: TcpSegment, v6: bool) -> N
     else:
         pkt = sc.IP(sc.raw(sc.IP(src="192.0.2.1", dst="198.51.100.7", proto=6) / sc.Raw(b)))
     t = pkt[sc.TCP]
-    assert (t.sport, t.dport, t.seq, t.ack, int(t.flags)) == (
-        seg.src_port, seg.dst_port, seg.seq, seg.ack, int(seg.flags) & 0xFF
+    assert (t.sport, t.dport, t.seq, t.ack, int(t.flags), t.reserved) == (
+        seg.src_port, seg.dst_port, seg.seq, seg.ack, int(seg.flags), seg.reserved
     )
     assert t.window == seg.window and t.urgptr == seg.urgent and t.dataofs * 4 == seg.header_len
-    sent = t.chksum
-    del t.chksum
-    rebuilt = (sc.IPv6 if v6 else sc.IP)(sc.raw(pkt))
-    assert rebuilt[sc.TCP].chksum == sent
+    # scapy's own checksum over the bytes as sent (pseudo-header included) verifies: it sums to 0.
+    if v6:
+        assert sc.in6_chksum(6, pkt, b) == 0
+    else:
+        assert sc.in4_chksum(6, pkt, b) == 0
+    if len(seg.padding) < 4 and not seg.padding.strip(b"\0"):
+        # scapy re-encodes what it parsed (it keeps no bytes after EOL, padding only to 32 bits).
+        sent = t.chksum
+        del t.chksum
+        rebuilt = (sc.IPv6 if v6 else sc.IP)(sc.raw(pkt))
+        assert rebuilt[sc.TCP].chksum == sent

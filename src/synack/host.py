@@ -33,18 +33,21 @@ from synack.tcp.connection import (
 )
 from synack.tcp.isn import IsnGenerator
 from synack.tcp.state import State
+from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_header_sum
 from synack.wire.errors import ParseError
-from synack.wire.ip import build_tcp_packet, ipv4_header_ok, parse_tcp_packet
+from synack.wire.ip import build_tcp_packet, parse_tcp_packet
 from synack.wire.seq import SEQ_MASK, seq_gt
-from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, tcp_checksum_ok
+from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, build_tcp, parse_tcp
 
-Key = tuple[IPAddress, int, IPAddress, int]  # local address, local port, remote address, port
+# local address, local port, remote address, remote port; addresses packed (4 or 16 bytes)
+Key = tuple[bytes, int, bytes, int]
 
 EPHEMERAL_PORTS: Final = (32768, 60999)  # Linux ip_local_port_range
 # A TIME-WAIT record: snd_nxt rcv_nxt ts_recent ts_offset expires window ts_ok, and how many
 # entries of the expiry FIFO name this 4-tuple (each restart of 2*MSL appends one).
 _TW: Final = struct.Struct("!IIIIdHBH")
 _NOP: Final = Nop()
+_V4: Final = struct.Struct("!BBHHHBBH4s4s")
 _FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 
 
@@ -93,6 +96,7 @@ class Host:
         if not self.addresses:
             raise ValueError("a host needs at least one address")
         self._addrs = frozenset(self.addresses)
+        self._packed = frozenset(a.packed for a in self.addresses)
         self.config = config if config is not None else TcpConfig()
         self.stats = HostStats()
         self.on_transition: TransitionCallback | None = None
@@ -112,7 +116,7 @@ class Host:
         self._ports = ephemeral_ports
         span = ephemeral_ports[1] - ephemeral_ports[0] + 1
         self._next_port = ephemeral_ports[0] + self._isn.ts_offset(b"", 0, b"", 0) % span
-        self._interned: dict[IPAddress, IPAddress] = {a: a for a in self.addresses}
+        self._interned: dict[bytes, IPAddress] = {a.packed: a for a in self.addresses}
 
     # ------------------------------------------------------------------ program side
 
@@ -152,7 +156,7 @@ class Host:
         local_addr: IPAddress | str | None = None,
     ) -> Connection:
         """Active OPEN: a new connection in SYN-SENT whose SYN is queued."""
-        remote = self._intern(ipaddress.ip_address(remote_addr))
+        remote = ipaddress.ip_address(remote_addr)
         if local_addr is not None:
             local = ipaddress.ip_address(local_addr)
             if local not in self._addrs:
@@ -166,14 +170,15 @@ class Host:
         if local_port is None:
             local_port = self._ephemeral_port(local, remote, remote_port)
         else:
-            key = (local, local_port, remote, remote_port)
+            key = (local.packed, local_port, remote.packed, remote_port)
             if key in self._conns:
                 raise OSError(98, f"{local}:{local_port} -> {remote}:{remote_port} is in use")
             record = self._tw.pop(key, None)
             if record is not None:  # reuse the 4-tuple: start above the old sequence space
                 iss = (_TW.unpack(record)[0] + 65535 + 2) & SEQ_MASK
                 self._tw_conns.pop(key, None)
-        conn = self._new_connection((local, local_port, remote, remote_port), now, iss)
+        key = (local.packed, local_port, remote.packed, remote_port)
+        conn = self._new_connection(key, now, iss)
         conn.connect(now)
         self._flush()
         return conn
@@ -189,7 +194,7 @@ class Host:
 
     def lookup(self, local: tuple[IPAddress, int], remote: tuple[IPAddress, int]) -> State | None:
         """The state of the connection with this 4-tuple (TIME_WAIT for compact records)."""
-        key = (local[0], local[1], remote[0], remote[1])
+        key = (local[0].packed, local[1], remote[0].packed, remote[1])
         conn = self._conns.get(key)
         if conn is not None:
             return conn.state
@@ -199,21 +204,46 @@ class Host:
 
     def receive_packet(self, data: bytes, now: float) -> None:
         """One IP packet from the network. Malformed or corrupted packets are counted, dropped."""
-        self.stats.packets_received += 1
+        stats = self.stats
+        stats.packets_received += 1
         try:
-            packet, seg = parse_tcp_packet(data)
+            if len(data) >= 40 and data[0] == 0x45 and data[9] == 6 and not (
+                int.from_bytes(data[6:8], "big") & 0x3FFF
+            ):
+                # IPv4 without options, not a fragment: the common case, decoded in place.
+                total = int.from_bytes(data[2:4], "big")
+                if total > len(data) or total < 40:
+                    stats.malformed += 1
+                    return
+                src = data[12:16]
+                dst = data[16:20]
+                if dst not in self._packed:
+                    stats.not_for_us += 1
+                    return
+                tcp = data[20:total]
+                if ones_complement_sum(data[:20]) != 0xFFFF or ones_complement_sum(
+                    tcp, pseudo_header_sum(src, dst, 6, len(tcp))
+                ) != 0xFFFF:
+                    stats.bad_checksum += 1
+                    return
+                seg = parse_tcp(tcp)
+            else:
+                packet, seg = parse_tcp_packet(data)
+                src = packet.header.src.packed
+                dst = packet.header.dst.packed
+                if dst not in self._packed:
+                    stats.not_for_us += 1
+                    return
+                tcp = packet.payload
+                ihl = (data[0] & 15) * 4
+                tcp_sum = ones_complement_sum(tcp, pseudo_header_sum(src, dst, 6, len(tcp)))
+                if tcp_sum != 0xFFFF or (
+                    packet.version == 4 and ones_complement_sum(data[:ihl]) != 0xFFFF
+                ):
+                    stats.bad_checksum += 1
+                    return
         except (ParseError, ValueError):
-            self.stats.malformed += 1
-            return
-        src = packet.header.src
-        dst = packet.header.dst
-        if dst not in self._addrs:
-            self.stats.not_for_us += 1
-            return
-        if (packet.version == 4 and not ipv4_header_ok(data)) or not tcp_checksum_ok(
-            packet.payload, src.packed, dst.packed
-        ):
-            self.stats.bad_checksum += 1
+            stats.malformed += 1
             return
         key = (dst, seg.dst_port, src, seg.src_port)
         conn = self._conns.get(key)
@@ -225,7 +255,7 @@ class Host:
             self._time_wait_segment(key, seg, now)
             return
         listener = self._listeners.get(seg.dst_port)
-        if listener is not None and (listener.address is None or listener.address == dst):
+        if listener is not None and (listener.address is None or listener.address.packed == dst):
             self._listen_segment(listener, key, seg, now)
             return
         self._reply_reset(key, seg)  # RFC 9293 §3.10.7.1: no connection
@@ -282,20 +312,33 @@ class Host:
 
     # ------------------------------------------------------------------ internals
 
-    def _intern(self, addr: IPAddress) -> IPAddress:
-        return self._interned.setdefault(addr, addr)
+    def _address(self, packed: bytes) -> IPAddress:
+        """The address object for packed bytes (one shared object per address)."""
+        addr = self._interned.get(packed)
+        if addr is None:
+            addr = self._interned[packed] = ipaddress.ip_address(packed)
+        return addr
+
+    def _packet(self, src: bytes, dst: bytes, seg: TcpSegment) -> bytes:
+        """The IP packet carrying `seg` (as `build_tcp_packet`: TTL 64, DF, ident 0)."""
+        tcp = build_tcp(seg, src, dst)
+        if len(src) == 4:
+            head = _V4.pack(0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+            checksum = internet_checksum(head)
+            return head[:10] + checksum.to_bytes(2, "big") + head[12:] + tcp
+        return build_tcp_packet(self._address(src), self._address(dst), seg)
 
     def _new_connection(
         self, key: Key, now: float, iss: int | None = None, passive: bool = False
     ) -> Connection:
-        local, lport, remote, rport = key
-        lp, rp = local.packed, remote.packed
+        lp, lport, rp, rport = key
         if iss is None:
             iss = self._isn.isn(lp, lport, rp, rport, now)
         conn = Connection(
-            (local, lport), (remote, rport), config=self.config, iss=iss,
+            (self._address(lp), lport), (self._address(rp), rport), config=self.config, iss=iss,
             ts_offset=self._isn.ts_offset(lp, lport, rp, rport), host=self, limiter=self._limiter,
         )
+        conn.host_key = key
         self._conns[key] = conn
         if not passive:
             conn.on_transition = self._report
@@ -307,7 +350,7 @@ class Host:
         for _ in range(span):
             port = self._next_port
             self._next_port = low + (port - low + 1) % span
-            key = (local, port, remote, remote_port)
+            key = (local.packed, port, remote.packed, remote_port)
             if port not in self._listeners and key not in self._conns and key not in self._tw:
                 return port
         raise OSError(99, "no ephemeral port available")
@@ -321,13 +364,16 @@ class Host:
             self._collect(conn)
 
     def _collect(self, conn: Connection) -> None:
+        key = conn.host_key
+        if key is None:
+            return
         segments = conn.segments_to_send()
         if segments:
-            local, remote = conn.local[0], conn.remote[0]
+            local, remote = key[0], key[2]
             out = self._out
+            packet = self._packet
             for seg in segments:
-                out.append(build_tcp_packet(local, remote, seg))
-        key = (conn.local[0], conn.local[1], conn.remote[0], conn.remote[1])
+                out.append(packet(local, remote, seg))
         if self._conns.get(key) is not conn:
             return
         state = conn.state
@@ -375,7 +421,6 @@ class Host:
     def _spawn(
         self, listener: Listener, key: Key, seg: TcpSegment, now: float, iss: int | None
     ) -> None:
-        key = (key[0], key[1], self._intern(key[2]), key[3])
         conn = self._new_connection(key, now, iss, passive=True)
         conn.listen()
         conn.on_transition = self._report
@@ -389,7 +434,7 @@ class Host:
         if rst is None:
             return
         self.stats.resets_sent += 1
-        self._out.append(build_tcp_packet(key[0], key[2], rst))
+        self._out.append(self._packet(key[0], key[2], rst))
 
     # ------------------------------------------------------------------ TIME-WAIT records
 
@@ -463,7 +508,7 @@ class Host:
             tsval = (int(now * 1000) + ts_offset) & SEQ_MASK
             options = (_NOP, _NOP, Timestamps(tsval, ts_recent))
         ack = TcpSegment(key[1], key[3], snd_nxt, rcv_nxt, _FLAGS[ACK], window, 0, options)
-        self._out.append(build_tcp_packet(key[0], key[2], ack))
+        self._out.append(self._packet(key[0], key[2], ack))
 
     def _drop_time_wait(self, key: Key, now: float, cause: str) -> None:
         del self._tw[key]

@@ -29,6 +29,7 @@ _ROW_H = 26
 _LADDER_W = 760
 _LEFT_X = 190
 _RIGHT_X = 570
+_TS_W, _TS_H, _TS_M = 720, 260, 50  # time-sequence graph: width, height, margin
 
 
 def _esc(x: object) -> str:
@@ -112,14 +113,14 @@ def time_sequence_svg(rec: ConnectionRecord, rows: Sequence[PacketRow]) -> str |
         t0 = rows[0][0]
         t1 = max(rows[-1][0], t0 + 1e-6)
         ends = [((r[3] - base) & 0xFFFFFFFF) + r[5] for r in data]
-        top = max(ends + [1])
-        w, h, m = 720, 260, 50
+        top = max([*ends, 1])
+        w, h, m = _TS_W, _TS_H, _TS_M
 
         def px(t: float, lo: float = t0, hi: float = t1) -> float:
-            return m + (t - lo) / (hi - lo) * (w - 2 * m)
+            return _TS_M + (t - lo) / (hi - lo) * (_TS_W - 2 * _TS_M)
 
         def py(s: int, top: int = top) -> float:
-            return h - m + 10 - min(max(s, 0), top) / top * (h - 2 * m)
+            return _TS_H - _TS_M + 10 - min(max(s, 0), top) / top * (_TS_H - 2 * _TS_M)
 
         who = "originator → responder" if from_orig else "responder → originator"
         parts = [

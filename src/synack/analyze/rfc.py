@@ -64,7 +64,12 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
         s.iss = seq
         if flags & 0x10:  # SYN-ACK
             s.synacks += 1
-            if st is None or st is LISTEN or st is CLOSED:
+            if st is ESTABLISHED and s.passive and s.synacks > 1 and not s.fin_seq >= 0:
+                # A retransmitted SYN-ACK: the handshake's ACK never arrived (§3.10.7.4), and
+                # bare ACKs repeating it are not trusted to arrive either.
+                s.st = SYN_RECEIVED
+                s.acks_lost = True
+            elif st is None or st is LISTEN or st is CLOSED:
                 s.st = SYN_RECEIVED
                 s.passive = True
             elif st is SYN_SENT:
@@ -97,7 +102,7 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
     acked_fin = False
     if flags & 0x10:  # ACK processing at the receiver (§3.10.7.4, fifth check)
         if rt is SYN_RECEIVED:
-            if r.iss >= 0 and _acks(ack, (r.iss + 1) & _M):
+            if r.iss >= 0 and _acks(ack, (r.iss + 1) & _M) and not (r.acks_lost and not plen):
                 r.st = rt = ESTABLISHED
                 if conn.handshake_ack is None and not s.passive:
                     conn.handshake_ack = "data" if plen else "ack"
@@ -110,8 +115,8 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
                 r.time_wait_at = now
             elif rt is LAST_ACK:
                 r.st = rt = CLOSED
-        if st is SYN_SENT:
-            s.st = st = ESTABLISHED
+        if st is SYN_SENT or (st is SYN_RECEIVED and s.acks_lost):
+            s.st = st = ESTABLISHED  # only a synchronized endpoint sends this
     if plen and r.fin_seq >= 0 and s.fin_seq < 0:
         s.data_after_peer_fin = True
     if flags & 0x01:  # FIN (§3.10.7.4, eighth check)

@@ -38,8 +38,17 @@ class Truth:
 @dataclass(slots=True)
 class Shape:
     name: str
+    index: int = 0  # shapes of different indexes use different addresses
     packets: list[tuple[float, bytes]] = field(default_factory=list)
     truth: list[Truth] = field(default_factory=list)
+
+
+def _renumber(addr: str, index: int) -> str:
+    """A distinct address per shape index: 10.0.0.x -> 10.<i>.0.x, 2001:db8:: -> 2001:db8:<i>::."""
+    if ":" in addr:
+        return addr.replace("2001:db8::", f"2001:db8:{index:x}::")
+    a, _b, c, d = addr.split(".")
+    return f"{a}.{index}.{c}.{d}"
 
 
 class Flow:
@@ -48,14 +57,16 @@ class Flow:
     def __init__(
         self, shape: Shape, client: str = "10.0.0.1", server: str = "10.0.0.2",
         cport: int = 40000, sport: int = 80, isn_c: int = 0xFFFFF000, isn_s: int = 0x10000,
-        t0: float = 1_700_000_000.0,
+        t0: float | None = None,
     ) -> None:
         self.shape = shape
+        if shape.index:
+            client, server = _renumber(client, shape.index), _renumber(server, shape.index)
         self.addr = (ipaddress.ip_address(client), ipaddress.ip_address(server))
         self.port = (cport, sport)
         self.nxt = [isn_c, isn_s]
         self.win = [64240, 65160]
-        self.t = t0
+        self.t = 1_700_000_000.0 + 1000.0 * shape.index if t0 is None else t0
 
     def _send(
         self, side: int, flags: str, data: bytes, dt: float, seq: int | None, ack: int | None,
@@ -121,7 +132,7 @@ def _three_segment(sh: Shape) -> None:
 def _simultaneous_close(sh: Shape) -> None:
     f = Flow(sh)
     f.handshake()
-    c_fin, s_fin = f.nxt
+    c_fin = f.nxt[0]
     f.c("FA")
     f.s("FA", dt=0.0001, ack=c_fin)  # crosses the client's FIN
     f.c("A", dt=0.01)
@@ -318,10 +329,25 @@ SHAPES: dict[str, Callable[[Shape], None]] = {
 }
 
 
-def build(name: str) -> Shape:
-    shape = Shape(name)
+def build(name: str, index: int = 0) -> Shape:
+    shape = Shape(name, index)
     SHAPES[name](shape)
     return shape
+
+
+def build_all() -> list[Shape]:
+    """Every shape, each on its own addresses and 1000 s after the previous one."""
+    return [build(name, i + 1) for i, name in enumerate(SHAPES)]
+
+
+def write_merged(path: str | Path) -> list[Shape]:
+    """All shapes in one capture (distinct addresses, in time order); returns the shapes."""
+    shapes = build_all()
+    with open_writer(path, int(LinkType.RAW), nanosecond=True) as out:
+        for shape in shapes:
+            for t, pkt in shape.packets:
+                out.write(round(t * 1e9), pkt)
+    return shapes
 
 
 def write_shape(shape: Shape, path: str | Path) -> None:

@@ -49,11 +49,11 @@ class Side:
     # Counters; Zeek's endpoint (zs, seqs, history marks); Wireshark's direction (ws); the
     # RFC view (st, iss, fin_seq...).
     __slots__ = (
-        "ack_seq", "bytes", "chk_cnt", "chk_thresh", "conn", "data_after_peer_fin", "did_close",
-        "fin_at", "fin_cnt", "fin_seq", "h_fin", "h_rst", "h_syn", "is_orig", "iss", "key",
-        "last_seq", "passive", "payload_pkts", "peer", "pkts", "rst_cnt", "rsts", "rxmt_cnt",
-        "rxmt_thresh", "st", "start_seq", "synacks", "syns", "time_wait_at", "win0_cnt",
-        "win0_thresh", "ws", "zpkts", "zprev", "zs",
+        "ack_seq", "acks_lost", "bytes", "chk_cnt", "chk_thresh", "conn", "data_after_peer_fin",
+        "did_close", "fin_at", "fin_cnt", "fin_seq", "h_fin", "h_rst", "h_syn", "is_orig", "iss",
+        "key", "last_seq", "passive", "payload_pkts", "peer", "pkts", "rst_cnt", "rsts",
+        "rxmt_cnt", "rxmt_thresh", "st", "start_seq", "synacks", "syns", "time_wait_at",
+        "win0_cnt", "win0_thresh", "ws", "zpkts", "zprev", "zs",
     )
 
     def __init__(self, conn: Connection, is_orig: bool) -> None:
@@ -93,6 +93,7 @@ class Side:
         self.rsts = 0
         self.passive = False
         self.data_after_peer_fin = False
+        self.acks_lost = False
 
     def set_zstate(self, new: int) -> None:
         if new != self.zs:

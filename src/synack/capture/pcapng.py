@@ -33,6 +33,7 @@ MAGIC = struct.pack("<I", SHB)  # the same in both byte orders
 MAX_BLOCK_LEN = 16 * 1024 * 1024
 
 OPT_ENDOFOPT = 0
+OPT_SHB_USERAPPL = 4
 OPT_IF_NAME = 2
 OPT_IF_TSRESOL = 9
 OPT_IF_FCSLEN = 13
@@ -313,7 +314,7 @@ class PcapngWriter:
         self.file = file
         self._resolutions: list[int] = []  # divisor from ns to the interface's units
         self._snaplens: list[int] = []
-        options = _option(3, application.encode()) if application else b""  # shb_userappl
+        options = _option(OPT_SHB_USERAPPL, application.encode()) if application else b""
         if options:
             options += _option(OPT_ENDOFOPT, b"")
         body = struct.pack("<IHHq", BYTE_ORDER_MAGIC, 1, 0, -1) + options

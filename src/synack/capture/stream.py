@@ -8,7 +8,7 @@ names file offsets for error reports.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
 
 from synack.capture.packet import InterfaceInfo, Truncation
@@ -19,10 +19,13 @@ CHUNK_SIZE = 1 << 20
 class Stream:
     """A binary file read forwards in large chunks, plus what the parser learned so far."""
 
-    __slots__ = ("base", "buf", "file", "interfaces", "off", "packets_read", "truncated")
+    __slots__ = ("base", "buf", "file", "interfaces", "off", "packets_read", "read", "truncated")
 
     def __init__(self, file: BinaryIO, first: bytes) -> None:
         self.file = file
+        # read1 (one system call at most) lets a live pipe (`tcpdump -w - | ...`) flow packet by
+        # packet instead of waiting for a full chunk; raw files' read already behaves so.
+        self.read: Callable[[int], bytes] = getattr(file, "read1", file.read)
         self.buf = first  # bytes of the file starting at offset `base`
         self.base = 0
         self.off = 0  # where parsing resumes, relative to `buf`
@@ -33,13 +36,13 @@ class Stream:
     def more(self, need: int = 0) -> bytes:
         """Read the next chunk: at least `need` bytes unless the file ends first (b"" at EOF)."""
         size = need if need > CHUNK_SIZE else CHUNK_SIZE
-        data = self.file.read(size)
+        data = self.read(size)
         if not data or len(data) >= need:
             return data
         parts = [data]
         got = len(data)
         while got < need:  # short reads from pipes
-            data = self.file.read(size - got)
+            data = self.read(size - got)
             if not data:
                 break
             parts.append(data)

@@ -12,6 +12,7 @@ first numbers seen on a connection (see `_SeqTracker`), unless `absolute` (tcpdu
 
 from __future__ import annotations
 
+import functools
 import socket
 import struct
 from dataclasses import dataclass
@@ -71,6 +72,8 @@ _PRINTS_OWN_ADDRESSES = frozenset({_IPPROTO_TCP, _IPPROTO_UDP, _IPPROTO_DCCP, _I
 # TCP control bits in the order tcpdump prints them (RFC 9293 §3.1; ECE/CWR RFC 3168).
 # tcpdump 4.99 reads only the low eight bits, so the AE (ex-NS) bit is never shown.
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
+_TCP_HEADER = struct.Struct("!HHIIBBHHH")
+_PORTS = struct.Struct("!HH")
 _FLAG_LETTERS = (
     (_FIN, "F"),
     (_SYN, "S"),
@@ -80,6 +83,11 @@ _FLAG_LETTERS = (
     (_URG, "U"),
     (_ECE, "E"),
     (_CWR, "W"),
+)
+
+_FLAGS_TEXT = tuple(
+    "Flags [" + ("".join(letter for bit, letter in _FLAG_LETTERS if value & bit) or "none") + "]"
+    for value in range(256)
 )
 
 # TCP option kinds (IANA "TCP Option Kind Numbers") and tcpdump's names for them.
@@ -152,10 +160,12 @@ def format_timestamp(timestamp_ns: int) -> str:
     return f"{hours:02d}:{minutes:02d}:{secs:02d}.{fraction:06d}"
 
 
+@functools.lru_cache(maxsize=4096)
 def format_ipv4(raw: bytes) -> str:
     return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
 
 
+@functools.lru_cache(maxsize=4096)
 def format_ipv6(raw: bytes) -> str:
     """IPv6 text as tcpdump's addrtostr6 writes it (RFC 5952 style; IPv4-mapped tails dotted)."""
     words = struct.unpack("!8H", raw)
@@ -729,24 +739,20 @@ class TcpdumpFormatter:
         if not p.has(offset, 4):
             p.emit(f"{ip.address(ip.src)} > {ip.address(ip.dst)}:")
             raise _Truncated("tcp")
-        sport = p.u16(offset)
-        dport = p.u16(offset + 2)
+        sport, dport = _PORTS.unpack_from(p.data, offset)
         if ip.next_is_tcp:
             p.emit(f"{ip.address(ip.src)}.{sport} > {ip.address(ip.dst)}.{dport}: ")
         else:
             p.emit(f"{sport} > {dport}: ")
         p.need(offset, 20)
-        hlen = (p.u8(offset + 12) >> 4) * 4
+        _, _, seq, ack, data_offset, flags, window, _, urgent = _TCP_HEADER.unpack_from(
+            p.data, offset
+        )
+        hlen = (data_offset >> 4) * 4
         if hlen < 20:
             p.emit(f" tcp {(length - hlen) & _MASK32} [bad hdr length {hlen} - too short, < 20]")
             raise _Stop
-        seq = p.u32(offset + 4)
-        ack = p.u32(offset + 8)
-        window = p.u16(offset + 14)
-        urgent = p.u16(offset + 18)
-        flags = p.data[offset + 13]
-        letters = "".join(letter for bit, letter in _FLAG_LETTERS if flags & bit)
-        p.emit(f"Flags [{letters or 'none'}]")
+        p.emit(_FLAGS_TEXT[flags])
         base_seq = base_ack = 0
         rev = False
         if not self.absolute and flags & _ACK:

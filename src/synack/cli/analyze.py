@@ -65,7 +65,7 @@ def command(
     out = click.get_text_stream("stdout")
     err = Console(stderr=True)
     if not capture.exists():
-        err.print(f"synack analyze: {capture}: no such file")
+        _warn(f"synack analyze: {capture}: no such file")
         sys.exit(EXIT_UNREADABLE)
     size = capture.stat().st_size
     table = TableOutput(limit) if not (as_json or as_csv) else None
@@ -96,10 +96,10 @@ def command(
     try:
         stats = _run(capture, on_record, verify_checksums, keep, keep_conns, show_progress, err)
     except ParseError as exc:
-        err.print(f"synack analyze: {capture}: {exc.message}", markup=False)
+        _warn(f"synack analyze: {capture}: {exc.message}")
         sys.exit(EXIT_UNREADABLE)
     except OSError as exc:
-        err.print(f"synack analyze: {capture}: {exc.strerror or exc}", markup=False)
+        _warn(f"synack analyze: {capture}: {exc.strerror or exc}")
         sys.exit(EXIT_UNREADABLE)
     if table is not None and console is not None:
         table.render(console)
@@ -107,10 +107,14 @@ def command(
         from synack.analyze.report_html import write_report
 
         write_report(html, capture.name, html_conns, stats)
-        err.print(f"wrote {html}")
-    _report_stats(err, capture, stats)
+        _warn(f"wrote {html}")
+    _report_stats(capture, stats)
     if stats.truncated is not None:
         sys.exit(EXIT_TRUNCATED)
+
+
+def _warn(text: str) -> None:
+    click.echo(text, err=True)
 
 
 def _echo_lines(out: IO[str], lines: list[str]) -> None:
@@ -144,16 +148,14 @@ def _run(
                             keep_connections=keep_conns, progress=tick)
 
 
-def _report_stats(err: Console, capture: Path, stats: CaptureStats) -> None:
+def _report_stats(capture: Path, stats: CaptureStats) -> None:
     if stats.truncated is not None:
-        err.print(
+        _warn(
             f"synack analyze: {capture}: capture damaged or cut: {stats.truncated.message}; "
-            f"analysed the {stats.packets} packets before offset {stats.truncated.offset}",
-            markup=False,
+            f"analysed the {stats.packets} packets before offset {stats.truncated.offset}"
         )
     if stats.tcp_packets == 0:
-        err.print(f"synack analyze: {capture}: no TCP packets among {stats.packets} packets",
-                  markup=False)
+        _warn(f"synack analyze: {capture}: no TCP packets among {stats.packets} packets")
     notes = []
     if stats.non_tcp:
         notes.append(f"{stats.non_tcp} non-TCP")
@@ -162,4 +164,4 @@ def _report_stats(err: Console, capture: Path, stats: CaptureStats) -> None:
     if stats.bad_checksums:
         notes.append(f"{stats.bad_checksums} with bad checksums (dropped)")
     if notes and stats.tcp_packets:
-        err.print(f"skipped packets: {', '.join(notes)}", markup=False)
+        _warn(f"skipped packets: {', '.join(notes)}")

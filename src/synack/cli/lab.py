@@ -43,7 +43,7 @@ class Lab:
 
     def __init__(self, opts: LinkOptions, out: TextIO | None, device: Tun | None = None) -> None:
         from synack.net.aio import Stack, WireTrace, default_config
-        
+
         self.opts = opts
         self.out = out
         self.trace = WireTrace(out, opts.pcap, packets=out is not None, states=out is not None)

@@ -17,7 +17,7 @@ import click
 from synack.net.tun import TunLink, tun_unavailable_reason
 
 if TYPE_CHECKING:  # keeps `--help` free of the driver's imports
-    from synack.net.aio import Stack, WireTrace, default_config
+    from synack.net.aio import Stack, WireTrace
 
 BODY = b"<!doctype html>\n<title>synack</title>\n<h1>Hello from synack</h1>\n"
 EXIT_UNAVAILABLE = 3  # no root or no /dev/net/tun
@@ -79,7 +79,7 @@ def require_root(name: str) -> None:
 def open_stack(opts: LinkOptions, out: TextIO) -> tuple[Stack, WireTrace]:
     """A Stack on a new TUN device, printing to `out` (nothing with --quiet) and writing --pcap."""
     from synack.net.aio import Stack, WireTrace, default_config
-    
+
     trace = WireTrace(out, opts.pcap, packets=not opts.quiet, states=not opts.quiet)
     stack = Stack.open(opts.link, name=opts.tun, config=default_config(opts.link.mtu),
                        tap=trace.tap, on_transition=trace.on_transition)

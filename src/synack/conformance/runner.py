@@ -370,7 +370,10 @@ class Runner:
         self._poll_blocked()
 
     def _resend_slop(self, seg: TcpSegment) -> float:
-        """Extra timing slack for a retransmission (Profile.rexmit_slop)."""
+        """Extra timing slack for a retransmission (Profile.rexmit_slop): a segment occupying
+        sequence space (SYN, FIN, data) sent before."""
+        if not seg.seg_len:
+            return 0.0
         key = (seg.src_port, seg.dst_port, seg.seq, int(seg.flags), len(seg.payload))
         resend = key in self.seen
         self.seen.add(key)

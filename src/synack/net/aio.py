@@ -125,6 +125,8 @@ class Stack:
         if self._closed:
             return
         self._closed = True
+        for transport in list(self._transports.values()):
+            transport._stack_closed()
         self.loop.remove_reader(self.tun.fileno())
         if self._timer is not None:
             self._timer.cancel()
@@ -200,15 +202,22 @@ class Stack:
         return len(packets)
 
     def _arm_timer(self) -> None:
+        """Keep one loop timer at or before the host's next deadline.
+
+        A timer already armed earlier than the deadline is left alone: it fires, finds nothing
+        due, and re-arms. Delayed-ACK and retransmission deadlines move on nearly every packet,
+        and this saves a cancel and a new `call_at` each time.
+        """
         deadline = self.host.next_deadline()
-        if deadline == self._timer_at:
+        if deadline is None:
+            return
+        at = self._timer_at
+        if at is not None and at <= deadline:
             return
         if self._timer is not None:
             self._timer.cancel()
-            self._timer = None
         self._timer_at = deadline
-        if deadline is not None:
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+        self._timer = self.loop.call_at(deadline, self._on_timer)
 
     # ---- connections ----------------------------------------------------------------------------
 
@@ -381,9 +390,16 @@ class SynackServer(asyncio.AbstractServer):
         transport._service()
 
     def close(self) -> None:
-        """Stop accepting: later handshakes are answered with RST (the port stays bound in the
-        host, which has no call to stop listening)."""
-        self._serving = False
+        """Stop listening: connections not yet accepted are reset, later SYNs answered with RST
+        (RFC 9293 §3.10.7.1); accepted connections go on."""
+        if self._serving:
+            self._serving = False
+            stack = self._stack
+            if stack._servers.get(self.port) is self:
+                del stack._servers[self.port]
+                if not stack._closed:
+                    stack.host.unlisten(self.port, stack.now())
+                    stack.kick()
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -497,6 +513,13 @@ class SynackTransport(asyncio.Transport):
         if self._made and not self._lost:
             self._pump_reads()
             self._lose(self._conn.error)
+
+    def _stack_closed(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_exception(ConnectionAbortedError("the synack stack was closed"))
+            self._lost = True
+        elif self._made:
+            self._lose(ConnectionAbortedError("the synack stack was closed"))
 
     def _lose(self, error: Exception | None) -> None:
         if self._lost:
@@ -643,10 +666,14 @@ class SynackTransport(asyncio.Transport):
             raise RuntimeError("cannot write after write_eof() or close()")
         if self._lost or not data:
             return
-        view = memoryview(data).cast("B")
-        for i in range(0, len(view), _WRITE_CHUNK):
-            self._chunks.append(bytes(view[i : i + _WRITE_CHUNK]))
-        self._buffered += len(view)
+        if type(data) is bytes and len(data) <= _WRITE_CHUNK:
+            self._chunks.append(data)  # immutable: no copy needed
+            self._buffered += len(data)
+        else:
+            view = memoryview(data).cast("B")
+            for i in range(0, len(view), _WRITE_CHUNK):
+                self._chunks.append(bytes(view[i : i + _WRITE_CHUNK]))
+            self._buffered += len(view)
         if self._made:
             self._pump_writes()
             self._stack.kick()

@@ -25,6 +25,7 @@ from typing import Protocol
 from synack.net.faults import Faults
 
 LINKTYPE_RAW = 101
+MAX_SPINS = 1000  # timer firings at one instant before a host is declared stuck
 NS = 1_000_000_000
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -115,6 +116,8 @@ class Node:
         self.routes: dict[bytes, Link] = {}
         self.default: Link | None = None
         self.timer_at: float | None = None
+        self.last_fire = -1.0
+        self.spins = 0
         self.taps: list[Tap] = []
         self.received = 0
         self.sent = 0
@@ -285,21 +288,22 @@ class Network:
         (the clock then stands at `until`), `stop()` is true, or `max_events` were processed."""
         queue = self._queue
         count = 0
-        while queue:
-            if until is not None and queue[0][0] > until:
+        try:
+            while queue:
+                if until is not None and queue[0][0] > until:
+                    break
+                if stop is not None and stop():
+                    return
+                if max_events is not None and count >= max_events:
+                    return
+                when, _, fn, args = heapq.heappop(queue)
+                self.now = when
+                count += 1
+                fn(*args)
+            if until is not None:
                 self.now = max(self.now, until)
-                return
-            if stop is not None and stop():
-                return
-            if max_events is not None and count >= max_events:
-                return
-            when, _, fn, args = heapq.heappop(queue)
-            self.now = when
-            count += 1
-            fn(*args)
-        self.events += count
-        if until is not None:
-            self.now = max(self.now, until)
+        finally:
+            self.events += count
 
     @property
     def idle(self) -> bool:
@@ -350,26 +354,21 @@ class Network:
 
     def _arm(self, node: Node) -> None:
         deadline = node.host.next_deadline()
-        if deadline is None or deadline == node.timer_at:
-            node.timer_at = deadline
+        if deadline == node.timer_at:
             return
         node.timer_at = deadline
-        self.call_at(deadline, self._fire, node, deadline)
+        if deadline is not None:
+            self.call_at(deadline, self._fire, node, deadline)
 
     def _fire(self, node: Node, deadline: float) -> None:
         if node.timer_at != deadline:
             return  # superseded by a later re-arm
+        if self.now == node.last_fire:
+            node.spins += 1
+            if node.spins > MAX_SPINS:
+                raise RuntimeError(f"{node.name}: host deadline {deadline} does not advance")
+        else:
+            node.last_fire, node.spins = self.now, 0
         node.timer_at = None
-        node.host.handle_timer(self.now)
-        self._after(node)
-        if node.timer_at is not None and node.timer_at <= deadline:
-            # The host asked again for the same instant: nudge it forward instead of spinning.
-            nxt = node.timer_at
-            node.timer_at = None
-            self.call_at(max(nxt, self.now) + 1e-6, self._fire_guard, node, nxt)
-
-    def _fire_guard(self, node: Node, deadline: float) -> None:
-        if node.timer_at is not None:
-            return
         node.host.handle_timer(self.now)
         self._after(node)

@@ -141,7 +141,7 @@ class Connection:
         "_host", "_limiter", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_quick",
         "_rcv_cap", "_rcvbuf", "_rcvd_unacked", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
         "_sbuf_seq", "_send_blocked", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
-        "_t_wait", "_user_closed", "config", "irs", "iss", "local", "max_snd_wnd",
+        "_t_wait", "_user_closed", "config", "host_key", "irs", "iss", "local", "max_snd_wnd",
         "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
         "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1",
         "snd_wl2", "snd_wnd", "snd_wscale", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
@@ -162,6 +162,8 @@ class Connection:
         self.remote = remote
         self.config = config if config is not None else TcpConfig()
         self._host = host
+        # The owning host's key: local address (packed), local port, remote address, remote port.
+        self.host_key: tuple[bytes, int, bytes, int] | None = None
         self._limiter = limiter
         self.on_transition: TransitionCallback | None = None
         self._state = _CLOSED
