@@ -234,19 +234,23 @@ async def synack_receive(stack: Any, nbytes: int) -> float:
 
 
 def synack_echo_server(mtu: int, ready: Any) -> None:
-    """A synack echo server on its own TUN device, in this (forked) process, until killed."""
+    """A synack echo server (an asyncio.Protocol, the lightest of synack's program interfaces) on
+    its own TUN device, in this (forked) process, until killed."""
     import asyncio
 
     from synack.net.aio import Stack
 
-    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        while data := await reader.read(4096):
-            writer.write(data)
-        writer.close()
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.WriteTransport)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
 
     async def serve() -> None:
         stack = Stack.open(tun.TunLink(mtu=mtu), name="synackecho", config=synack_config(mtu))
-        await stack.start_server(echo, PORT_ECHO, backlog=512)
+        await stack.create_server(Echo, PORT_ECHO, backlog=512)
         ready.send(True)
         await asyncio.Event().wait()
 

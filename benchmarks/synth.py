@@ -102,7 +102,9 @@ def _script(isn_c: int, isn_s: int, segments: int) -> list[tuple[bool, int, int,
     """(from_client, flags, payload length, seq, ack) of each packet of one connection."""
     m = 0xFFFFFFFF
     c, s = isn_c, isn_s
-    out = [(True, S, 0, c, 0), (False, SA, 0, s, (c + 1) & m)]
+    out: list[tuple[bool, int, int, int, int]] = [
+        (True, S, 0, c, 0), (False, SA, 0, s, (c + 1) & m)
+    ]
     c, s = (c + 1) & m, (s + 1) & m
     out.append((True, A, 0, c, s))
     out.append((True, PA, REQUEST_LEN, c, s))

@@ -262,7 +262,7 @@ def test_file_ends_inside_blocks() -> None:
     assert len(packets) == 1
     assert reader.truncated == Truncation(
         second,
-        f"file ends at offset {len(whole) - 1} inside a enhanced packet block (35 of 36 bytes)",
+        f"file ends at offset {len(whole) - 1} inside the enhanced packet block (35 of 36 bytes)",
     )
 
 

@@ -7,6 +7,7 @@ same frames are also written to capture files and checked against the real tcpdu
 
 from __future__ import annotations
 
+import shutil
 import socket
 import struct
 from pathlib import Path
@@ -25,7 +26,13 @@ from scapy.layers.inet6 import (
 from scapy.layers.l2 import GRE, CookedLinux, Dot1Q, Ether
 from scapy.packet import Raw
 
-from synack.capture.tcpdump import TcpdumpFormatter, format_ipv6, format_timestamp
+from synack.capture.reader import open_capture
+from synack.capture.tcpdump import (
+    TcpdumpFormatter,
+    format_ipv6,
+    format_timestamp,
+    trace_capture,
+)
 from synack.capture.writer import open_writer
 from test_trace_tcpdump import compare, needs_tcpdump
 
@@ -376,6 +383,13 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [R], seq 1000, win 8192, length 0",
     ),
     (
+        "a bad TCP checksum changes nothing without -v",
+        DLT_EN10MB,
+        bytes(ETH / IP(src=A, dst=B) / tcp(chksum=0xDEAD) / Raw(b"abc")),
+        None,
+        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1003, ack 2000, win 8192, length 3",
+    ),
+    (
         "not TCP",
         DLT_EN10MB,
         bytes(ETH / IP(src=A, dst=B, proto=17) / Raw(bytes(8))),
@@ -552,3 +566,27 @@ def test_nanosecond_pcapng_matches_tcpdump(tmp_path: Path) -> None:
     result = compare(path)
     assert result.total == len(conversation())
     assert result.mismatches == [], result.report()
+
+
+def test_pcap_records_longer_than_the_snapshot_are_cut(tmp_path: Path) -> None:
+    """libpcap cuts a record longer than the pcap header's snapshot length; so does synack."""
+    frame = bytes(
+        ETH / IP(src=A, dst=B) / tcp(options=[("MSS", 1460), ("NOP", None), ("WScale", 7)])
+    )
+    path = tmp_path / "snap60.pcap"
+    header = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 60, DLT_EN10MB)
+    record = struct.pack("<IIII", T0 // 10**9, 0, len(frame), len(frame)) + frame
+    path.write_bytes(header + record)
+    with open_capture(path) as reader:
+        lines = list(trace_capture(reader))
+    assert lines == [
+        (
+            1,
+            line(
+                "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], ack 2000, win 8192, "
+                "options [mss 1460,nop, [|tcp]"
+            ),
+        )
+    ]
+    if shutil.which("tcpdump"):
+        assert compare(path).mismatches == []

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from synack.capture.reader import open_capture
-from synack.capture.tcpdump import TcpdumpFormatter
+from synack.capture.tcpdump import trace_capture
 
 TRACES = Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek" / "traces"
 TRACE_FILES = sorted(TRACES.glob("*.pcap*")) if TRACES.is_dir() else []
@@ -67,16 +67,8 @@ def _tcpdump_env() -> dict[str, str]:
 
 def synack_packets(path: Path, *, absolute: bool = False) -> dict[int, str]:
     """synack's line for each TCP packet of `path`, by packet number (1-based)."""
-    formatter = TcpdumpFormatter(absolute=absolute)
-    lines: dict[int, str] = {}
     with open_capture(path) as reader:
-        for number, packet in enumerate(reader, start=1):
-            line = formatter.format(
-                packet.timestamp_ns, packet.link_type, packet.data, packet.original_length
-            )
-            if line is not None:
-                lines[number] = line
-    return lines
+        return dict(trace_capture(reader, absolute=absolute))
 
 
 def up_to_length(text: str) -> str:

@@ -201,7 +201,9 @@ def test_parse_build_round_trip(seg: TcpSegment, addrs: tuple[bytes, bytes]) -> 
 
 @settings(max_examples=150, deadline=None)
 @given(segments(), st.data())
-def test_build_parse_build_is_identity_for_any_options(seg: TcpSegment, data: st.DataObject) -> None:
+def test_build_parse_build_is_identity_for_any_options(
+    seg: TcpSegment, data: st.DataObject
+) -> None:
     # Any option list (aligned or not, Eol anywhere) encodes to bytes that re-encode identically.
     extra = data.draw(st.lists(option, max_size=3))
     opts: tuple[TcpOption, ...] = seg.options

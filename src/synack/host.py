@@ -385,7 +385,7 @@ class Host:
                 listener.accept_queue.append(conn)  # handshake complete: accept() returns it
         if state is State.CLOSED or state is State.LISTEN:
             del self._conns[key]
-            self._scheduled.pop(conn, None)
+            self._unschedule(conn)
             return
         if state is State.TIME_WAIT:
             self._to_time_wait(key, conn)
@@ -397,6 +397,14 @@ class Host:
             self._scheduled[conn] = deadline
             self._timer_seq += 1
             heapq.heappush(self._timers, (deadline, self._timer_seq, conn))
+
+    def _unschedule(self, conn: Connection) -> None:
+        """Forget a connection's timer; rebuild the heap once stale entries dominate it."""
+        if self._scheduled.pop(conn, None) is not None and (
+            len(self._timers) > 2 * len(self._scheduled) + 64
+        ):
+            self._timers = [t for t in self._timers if self._scheduled.get(t[2]) == t[0]]
+            heapq.heapify(self._timers)
 
     # ------------------------------------------------------------------ listeners
 
@@ -440,7 +448,7 @@ class Host:
 
     def _to_time_wait(self, key: Key, conn: Connection) -> None:
         del self._conns[key]
-        self._scheduled.pop(conn, None)
+        self._unschedule(conn)
         expires = conn.next_deadline()
         if expires is None:
             expires = 0.0

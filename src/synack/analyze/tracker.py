@@ -14,6 +14,7 @@ Finished connections are handed to a sink callback and forgotten.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Final
 
@@ -283,7 +284,7 @@ class Tracker:
         self.on_packet = on_packet
         self.now = 0.0
         self.next_sweep = 0.0
-        self._ws_recent: dict[Key, tuple[WsStream, WsDir, WsDir]] = {}
+        self._ws_recent: OrderedDict[Key, tuple[WsStream, WsDir, WsDir]] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------
 
@@ -412,7 +413,7 @@ class Tracker:
         recent = self._ws_recent
         recent[o.key] = (conn.ws, o.ws, r.ws)
         if len(recent) > RECENT_STREAMS:
-            del recent[next(iter(recent))]
+            recent.popitem(last=False)
         self.sink(conn)
 
     def sweep(self, now: float) -> None:

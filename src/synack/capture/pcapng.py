@@ -294,7 +294,7 @@ def iter_pcapng(st: Stream, sec: _Section) -> Iterator[Record]:
                             what = f"a block header ({avail} of 12 bytes)"
                         else:
                             name = _NAMES.get(btype, f"type 0x{btype:08x}")
-                            what = f"a {name} block ({avail} of {length} bytes)"
+                            what = f"the {name} block ({avail} of {length} bytes)"
                         st.stop(base + off, f"file ends at offset {base + end} inside {what}")
                     return
                 buf = buf[off:] + chunk if off < end else chunk

@@ -15,11 +15,17 @@ from __future__ import annotations
 import functools
 import socket
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-__all__ = ["TcpdumpFormatter", "format_ipv6", "format_timestamp"]
+if TYPE_CHECKING:
+    from synack.capture.reader import CaptureReader
+
+__all__ = ["TcpdumpFormatter", "format_ipv6", "format_timestamp", "trace_capture"]
 
 _MASK32 = 0xFFFFFFFF
+_LIBPCAP_MAX_SNAPLEN = 262144  # libpcap's MAXIMUM_SNAPLEN
 
 # Link-layer header types (https://www.tcpdump.org/linktypes.html).
 _DLT_NULL = 0
@@ -148,6 +154,26 @@ class _Stop(Exception):
 
 class _BadOption(Exception):
     """A TCP option is malformed; tcpdump prints `[bad opt]` and stops."""
+
+
+def trace_capture(reader: CaptureReader, *, absolute: bool = False) -> Iterator[tuple[int, str]]:
+    """(packet number from 1, line) for every TCP packet of an open capture, as tcpdump shows them.
+
+    Like libpcap, a pcap record longer than the file's snapshot length is cut to it first.
+    """
+    formatter = TcpdumpFormatter(absolute=absolute)
+    snapshot: int | None = None
+    records = reader.iter_records()
+    for number, (timestamp_ns, link_type, data, original_length, _) in enumerate(records, 1):
+        if snapshot is None:
+            snaplen = reader.snaplen or 0
+            pcap = reader.format == "pcap" and 0 < snaplen <= _LIBPCAP_MAX_SNAPLEN
+            snapshot = snaplen if pcap else _LIBPCAP_MAX_SNAPLEN
+        if len(data) > snapshot:
+            data = data[:snapshot]
+        line = formatter.format(timestamp_ns, link_type, data, original_length)
+        if line is not None:
+            yield number, line
 
 
 def format_timestamp(timestamp_ns: int) -> str:

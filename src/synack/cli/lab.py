@@ -111,7 +111,7 @@ def abort_kernel_socket(sock: socket.socket) -> None:
 
 
 async def handshake(lab: Lab) -> None:
-    """Three-way handshake to a kernel server, an echo, then synack closes first (four-way)."""
+    """Three-way handshake to a kernel server, an echo, synack closes first (four-way)."""
     accepted: asyncio.Future[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = (
         asyncio.get_running_loop().create_future())
 
@@ -195,8 +195,10 @@ async def reset(lab: Lab) -> None:
 
 
 async def simultaneous_close(lab: Lab) -> None:
-    """Both ends send FIN before seeing the other's: FIN-WAIT-1 -> CLOSING -> TIME-WAIT on both
-    (RFC 9293 §3.6, figure 13)."""
+    """Simultaneous close: both FINs cross, both go FIN-WAIT-1 -> CLOSING -> TIME-WAIT.
+
+    RFC 9293 §3.6, figure 13.
+    """
     loop = asyncio.get_running_loop()
     listener = socket.create_server((lab.kernel, KERNEL_PORT))
     listener.setblocking(False)
@@ -218,9 +220,12 @@ async def simultaneous_close(lab: Lab) -> None:
 
 
 async def time_wait(lab: Lab) -> None:
-    """synack closes first; its last ACK is lost, the kernel retransmits its FIN from LAST-ACK and
-    synack re-acknowledges it from TIME-WAIT (RFC 9293 §3.10.7.4, TIME-WAIT: "restart the 2 MSL
-    timeout")."""
+    """synack's last ACK is lost; the kernel's retransmitted FIN is re-ACKed from TIME-WAIT.
+
+    synack closes first; the lab drops its ACK of the kernel's FIN, the kernel retransmits the FIN
+    from LAST-ACK and synack acknowledges it again from TIME-WAIT (RFC 9293 §3.10.7.4, TIME-WAIT:
+    "acknowledge it, and restart the 2 MSL timeout").
+    """
     from synack.wire.ip import parse_tcp_packet
     from synack.wire.tcp import TcpFlags
 

@@ -7,7 +7,7 @@ import sys
 import click
 
 from synack.capture.reader import open_capture
-from synack.capture.tcpdump import TcpdumpFormatter
+from synack.capture.tcpdump import trace_capture
 from synack.wire.errors import ParseError
 
 
@@ -26,7 +26,6 @@ def command(capture: str, absolute: bool) -> None:
     CAPTURE is a pcap or pcapng file ("-" reads standard input). Packets that are not TCP are
     skipped; sequence numbers are relative to each connection's first ones unless -S is given.
     """
-    formatter = TcpdumpFormatter(absolute=absolute)
     try:
         reader = open_capture(sys.stdin.buffer if capture == "-" else capture)
     except ParseError as error:
@@ -34,11 +33,9 @@ def command(capture: str, absolute: bool) -> None:
     out = sys.stdout
     with reader:
         try:
-            for timestamp_ns, link_type, data, original_length, _ in reader.iter_records():
-                line = formatter.format(timestamp_ns, link_type, data, original_length)
-                if line is not None:
-                    out.write(line)
-                    out.write("\n")
+            for _, line in trace_capture(reader, absolute=absolute):
+                out.write(line)
+                out.write("\n")
         except BrokenPipeError:  # `synack trace big.pcap | head`
             sys.stderr.close()
             return

@@ -182,16 +182,14 @@ class Stack:
         self._flush_scheduled = False
         if self._closed:
             return
-        for _ in range(4):  # servicing may produce packets; those may produce nothing new
-            self._service()
-            if not self._send():
-                break
+        self._service()
+        self._send()
         self._arm_timer()
 
-    def _send(self) -> int:
+    def _send(self) -> None:
         packets = self.host.packets_to_send()
         if not packets:
-            return 0
+            return
         tun, tap, keep = self.tun, self.tap, self.outgoing_filter
         for packet in packets:
             if keep is not None and not keep(packet):
@@ -199,7 +197,6 @@ class Stack:
             if tap is not None:
                 tap(time.time_ns(), packet, True)
             tun.write(packet)
-        return len(packets)
 
     def _arm_timer(self) -> None:
         """Keep one loop timer at or before the host's next deadline.
@@ -222,13 +219,18 @@ class Stack:
     # ---- connections ----------------------------------------------------------------------------
 
     def _service(self) -> None:
-        for port, server in list(self._servers.items()):
-            while (conn := self.host.accept(port)) is not None:
-                server._accepted(conn)
-        for transport in list(self._transports.values()):
-            transport._service()
-        for conn in list(self._watched):
-            self._drain_watched(conn)
+        """Accept new connections, then let every transport handle its connection's events."""
+        if self._servers:
+            accept = self.host.accept
+            for port, server in list(self._servers.items()):
+                while (conn := accept(port)) is not None:
+                    server._accepted(conn)
+        if self._transports:
+            for transport in list(self._transports.values()):
+                transport._service()
+        if self._watched:
+            for conn in list(self._watched):
+                self._drain_watched(conn)
 
     def _drain_watched(self, conn: Any) -> None:
         while (event := conn.next_event()) is not None:
