@@ -11,13 +11,18 @@ ports, sequence and acknowledgment numbers, flags and payload length.
 - synack (CapturedPacket objects): iterating the reader itself + `decode_tcp`
 - synack full codec: `strip_link` + `parse_tcp_packet` (dataclasses, options), on a sample
 - dpkt: `dpkt.pcap.Reader` + `dpkt.ethernet.Ethernet` + attribute access on `.data.data`
-- tcpdump: `tcpdump -nn -r FILE > /dev/null`
+- tcpdump: `TZ=UTC tcpdump -nn -r FILE > /dev/null`
+
+Rates are shown per wall-clock second and per CPU second (user + system, tcpdump's counted as a
+child process); on a shared machine the CPU figures are the steadier ones.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -106,16 +111,24 @@ def run_tcpdump(path: Path) -> Result | None:
         return None
     subprocess.run(
         [exe, "-nn", "-r", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        check=True,
+        check=True, env={**os.environ, "TZ": "UTC"},  # as `synack trace` lines are compared
     )
     return (-1, -1, -1)
 
 
-def timed(fn: Callable[[], Result | None]) -> tuple[Result | None, float]:
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children (tcpdump): fair on a busy machine."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn: Callable[[], Result | None]) -> tuple[Result | None, float, float]:
+    """The result, wall-clock seconds and CPU seconds of one run."""
     gc.collect()
-    start = time.perf_counter()
+    cpu, start = _cpu(), time.perf_counter()
     result = fn()
-    return result, time.perf_counter() - start
+    return result, time.perf_counter() - start, _cpu() - cpu
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,31 +156,36 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         print(f"capture     {path}")
-        rows: list[tuple[str, float | None, Result | None]] = []
-        (n, n_tcp, n_bytes), t_synack = timed(lambda: run_synack(path))  # type: ignore[misc]
-        rows.append(("synack reader + fastpath", n / t_synack, (n, n_tcp, n_bytes)))
-        r, t = timed(lambda: run_synack_objects(path))
-        rows.append(("synack CapturedPacket + fastpath", n / t, r))
+        rows: list[tuple[str, int, float, float, Result | None]] = []
+        synack = timed(lambda: run_synack(path))
+        assert synack[0] is not None
+        n, n_tcp, n_bytes = synack[0]
+        rows.append(("synack reader + fastpath", n, synack[1], synack[2], synack[0]))
+        r, wall, cpu = timed(lambda: run_synack_objects(path))
+        rows.append(("synack CapturedPacket + fastpath", n, wall, cpu, r))
         if args.full_sample:
-            r, t = timed(lambda: run_synack_full(path, args.full_sample))
+            r, wall, cpu = timed(lambda: run_synack_full(path, args.full_sample))
             assert r is not None
-            rows.append((f"synack full codec ({r[0]:,} pkts)", r[0] / t, r))
-        r, t_dpkt = timed(lambda: run_dpkt(path))
-        rows.append(("dpkt Reader + Ethernet + TCP", n / t_dpkt, r))
-        r, t_tcpdump = timed(lambda: run_tcpdump(path))
-        rows.append(("tcpdump -nn -r > /dev/null", None if r is None else n / t_tcpdump, r))
+            rows.append((f"synack full codec ({r[0]:,} pkts)", r[0], wall, cpu, r))
+        dpkt = timed(lambda: run_dpkt(path))
+        rows.append(("dpkt Reader + Ethernet + TCP", n, dpkt[1], dpkt[2], dpkt[0]))
+        tcpdump = timed(lambda: run_tcpdump(path))
+        if tcpdump[0] is not None:
+            rows.append(("TZ=UTC tcpdump -nn -r FILE >/dev/null", n, tcpdump[1], tcpdump[2], None))
 
         print(f"packets     {n:>10,}  TCP {n_tcp:,}  payload bytes {n_bytes:,}")
-        for name, rate, res in rows:
-            shown = "not installed" if rate is None else f"{rate:>12,.0f} packets/s"
+        print(f"{'':36} {'wall clock':>18} {'per CPU second':>22}")
+        for name, count, wall, cpu, res in rows:
             check = ""
             if res is not None and res[0] == n and res[1:] != (n_tcp, n_bytes):
                 check = "  (MISMATCH in TCP count or payload bytes)"
-            print(f"{name:<36} {shown}{check}")
-        dpkt_rate = n / t_dpkt
-        print(f"ratio synack/dpkt                    {n / t_synack / dpkt_rate:12.2f}x")
-        if rows[-1][1] is not None:
-            print(f"ratio synack/tcpdump                 {t_tcpdump / t_synack:12.2f}x")
+            print(f"{name:<36} {count / wall:>10,.0f} packets/s {count / cpu:>12,.0f} packets/s"
+                  f"{check}")
+        print(f"ratio synack/dpkt                    {dpkt[1] / synack[1]:>10.2f}x"
+              f"           {dpkt[2] / synack[2]:>10.2f}x")
+        if tcpdump[0] is not None:
+            print(f"ratio synack/tcpdump                 {tcpdump[1] / synack[1]:>10.2f}x"
+                  f"           {tcpdump[2] / synack[2]:>10.2f}x")
     finally:
         if tmp is not None:
             tmp.cleanup()

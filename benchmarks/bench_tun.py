@@ -338,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench_tun: {reason}", file=sys.stderr)
         return 2
     nbytes = args.megabytes * 1_000_000
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"# {os.cpu_count()} CPUs, load average {load}; {args.megabytes} MB per bulk run, "
+          f"{args.connections} connections", flush=True)
     with tun.private_netns():
         bulk, rate = kernel_baselines(nbytes, args.connections)
         if not args.kernel_only:

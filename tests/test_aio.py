@@ -233,7 +233,7 @@ def test_closed_server_refuses_new_connections(netns: int) -> None:
 
         server = await stack.start_server(ignore, 8080)
         assert server.is_serving()
-        reader, writer = await asyncio.open_connection(SYNACK, 8080)
+        _reader, writer = await asyncio.open_connection(SYNACK, 8080)
         writer.close()
         server.close()
         await server.wait_closed()

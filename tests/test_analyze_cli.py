@@ -102,7 +102,7 @@ def test_truncated_capture_reports_what_was_read(capture: Path, tmp_path: Path) 
 def test_not_a_capture(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("hello, this is not a pcap\n")
-    code, out, err = run(str(bogus))
+    code, _, err = run(str(bogus))
     assert code == EXIT_UNREADABLE
     assert "not a pcap or pcapng capture" in err and "Traceback" not in err
     code, _, err = run(str(tmp_path / "missing.pcap"))

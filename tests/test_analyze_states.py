@@ -31,3 +31,20 @@ def test_non_tcp_packets_yield_none() -> None:
     assert list(states_after_each(pkts)) == [
         ("SYN_SENT", "LISTEN"), None, ("CLOSED", "CLOSED"),
     ]
+
+
+def test_incremental_api_over_capture_records(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from synack.analyze import EndpointStates
+    from synack.analyze.shapes import write_shape
+    from synack.capture.reader import open_capture
+
+    assert isinstance(tmp_path, Path)
+    path = tmp_path / "rst.pcap"
+    write_shape(build("rst_mid"), path)
+    states = EndpointStates()
+    with open_capture(path) as reader:
+        got = [states.after(ts, lt, data) for ts, lt, data, _o, _i in reader.iter_records()]
+    assert got[-1] == ("CLOSED", "CLOSED")
+    assert got[-2] == ("ESTABLISHED", "ESTABLISHED")

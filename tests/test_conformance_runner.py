@@ -338,3 +338,17 @@ def test_blocking_read_end_times_count_from_the_previous_event() -> None:
 """
     result = run(text)
     assert result.passed, result.reason
+
+
+def test_linux_profile_window_scale_and_nonblock_flag() -> None:
+    text = HEAD + """
+ 0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.000 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0.000 fcntl(3, F_GETFL) = 0x802 (flags O_RDWR|O_NONBLOCK)
++0.000 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.000 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 8>
+"""
+    assert run(text, "linux").passed
+    freebsd = run(text, "freebsd")
+    assert not freebsd.passed
+    assert "fcntl() returned 6, expected 2050" in freebsd.reason

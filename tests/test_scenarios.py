@@ -643,3 +643,29 @@ def test_colour_on_a_terminal_and_elapsed_time_on_late_notes() -> None:
     assert plain.getvalue().splitlines()[-1] == (
         "      +240.000s client  TIME_WAIT -> CLOSED  (2*MSL timeout)"
     )
+
+
+@pytest.mark.parametrize(
+    ("name", "notes"),
+    [
+        ("refused", ["client: connect() fails: ConnectionRefusedError"]),
+        ("syn-timeout", ["client: connect() fails: TimeoutError"]),
+        ("reset", ["server: close() with SO_LINGER 0 -> CLOSED",
+                   "network: drops the server's [R.]",
+                   "client: recv() fails: ConnectionResetError"]),
+        ("four-way-close", ["client: shutdown(SHUT_WR) -> FIN_WAIT_1",
+                            "server: ESTABLISHED -> CLOSE_WAIT  (FIN received)",
+                            "server: send(27 bytes)",
+                            "server: close() -> LAST_ACK"]),
+        ("half-close", ["client: shutdown(SHUT_WR) -> FIN_WAIT_1", "server: recv() = EOF",
+                        "server: send(850 bytes)", "client: recv() = EOF"]),
+        ("data-on-ack", ["client: connect(192.168.0.61:80) (non-blocking) -> SYN_SENT",
+                         "client: send(76 bytes)", "client: connect() returns (ESTABLISHED)"]),
+        ("close-wait-leak", ["server: recv() = EOF",
+                             "client: FIN_WAIT_2 -> CLOSED  (FIN-WAIT-2 timeout)"]),
+    ],
+)
+def test_calls_are_logged_in_order(name: str, notes: list[str]) -> None:
+    logged = run(name).transcript.notes
+    positions = [logged.index(note) for note in notes]
+    assert positions == sorted(positions)

@@ -28,7 +28,7 @@ def capture(tmp_path: Path) -> Path:
         IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=5555, dport=80, flags="A", seq=101, ack=8),
         IP(src="10.0.0.1", dst="10.0.0.2")
         / TCP(sport=5555, dport=80, flags="PA", seq=101, ack=8)
-        / Raw(b"hello"),
+        / Raw(b"GET / HTTP/1.1\r\n\r\n"),
     ]
     with open_writer(path, DLT_RAW) as out:
         for index, frame in enumerate(frames):
@@ -41,8 +41,8 @@ EXPECTED = [
     "22:13:20.123457 IP 10.0.0.2.80 > 10.0.0.1.5555: Flags [S.], seq 7, ack 101, win 8192, "
     "length 0",
     "22:13:20.123459 IP 10.0.0.1.5555 > 10.0.0.2.80: Flags [.], ack 1, win 8192, length 0",
-    "22:13:20.123460 IP 10.0.0.1.5555 > 10.0.0.2.80: Flags [P.], seq 1:6, ack 1, win 8192, "
-    "length 5",
+    "22:13:20.123460 IP 10.0.0.1.5555 > 10.0.0.2.80: Flags [P.], seq 1:19, ack 1, win 8192, "
+    "length 18: HTTP: GET / HTTP/1.1",
 ]
 
 
@@ -57,7 +57,9 @@ def test_trace_absolute_numbers(capture: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
     assert lines[2].endswith("Flags [.], ack 8, win 8192, length 0")
-    assert lines[3].endswith("Flags [P.], seq 101:106, ack 8, win 8192, length 5")
+    assert lines[3].endswith(
+        "Flags [P.], seq 101:119, ack 8, win 8192, length 18: HTTP: GET / HTTP/1.1"
+    )
 
 
 def test_trace_reads_standard_input(capture: Path) -> None:

@@ -34,7 +34,7 @@ from synack.capture.tcpdump import (
     trace_capture,
 )
 from synack.capture.writer import open_writer
-from test_trace_tcpdump import compare, needs_tcpdump
+from test_trace_tcpdump import compare, needs_tcpdump, synack_packets, tcpdump_packets
 
 ETH = Ether(src="02:00:00:00:00:01", dst="02:00:00:00:00:02")
 T0 = 1_000_000_000 * 1_000_000_000  # 2001-09-09 01:46:40 UTC, in nanoseconds
@@ -232,7 +232,7 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         bytes(ETH / IP(src=A, dst=B, len=60) / tcp()),
         None,
         "IP truncated-ip - 20 bytes missing! 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], "
-        "seq 1000:1020, ack 2000, win 8192, length 20",
+        "seq 1000:1020, ack 2000, win 8192, length 20: HTTP",
     ),
     (
         "IP total length shorter than the header",
@@ -246,7 +246,8 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         DLT_EN10MB,
         bytes(ETH / IP(src=A, dst=B) / tcp() / Raw(b"hi")) + bytes(10),
         None,
-        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1002, ack 2000, win 8192, length 2",
+        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1002, ack 2000, win 8192, "
+        "length 2: HTTP",
     ),
     (
         "IPv4 options are not shown",
@@ -387,7 +388,8 @@ SINGLE: list[tuple[str, int, bytes, int | None, str | None]] = [
         DLT_EN10MB,
         bytes(ETH / IP(src=A, dst=B) / tcp(chksum=0xDEAD) / Raw(b"abc")),
         None,
-        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1003, ack 2000, win 8192, length 3",
+        "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], seq 1000:1003, ack 2000, win 8192, "
+        "length 3: HTTP",
     ),
     (
         "not TCP",
@@ -449,7 +451,7 @@ RELATIVE = [
     "IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [S.], seq 4294967040, ack 4294967281, win 8192, "
     "length 0",
     "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [.], ack 1, win 8192, length 0",
-    "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:101, ack 1, win 8192, length 100",
+    "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 1:101, ack 1, win 8192, length 100: HTTP",
     "IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [.], ack 1, win 8192, "
     "options [sack 1 {51:101},eol], length 0",
     "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [F.], seq 101, ack 1, win 8192, length 0",
@@ -474,7 +476,7 @@ def test_absolute_sequence_numbers_with_S() -> None:
     )
     assert got[3] == line(
         "IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [P.], seq 4294967281:85, ack 4294967041, "
-        "win 8192, length 100"
+        "win 8192, length 100: HTTP"
     )
     assert got[4] == line(
         "IP 10.0.0.2.80 > 10.0.0.1.40000: Flags [.], ack 4294967281, win 8192, "
@@ -550,10 +552,13 @@ def test_crafted_frames_match_tcpdump(tmp_path: Path, absolute: bool) -> None:
         by_link.setdefault(link_type, []).append((frame, original_length))
     by_link[DLT_RAW] += [(frame, None) for frame in conversation()]
     for link_type, frames in by_link.items():
-        result = compare(
-            write(tmp_path / f"dlt{link_type}.pcap", link_type, frames), absolute=absolute
-        )
+        path = write(tmp_path / f"dlt{link_type}.pcap", link_type, frames)
+        result = compare(path, absolute=absolute)
         assert result.mismatches == [], result.report()
+        # Whole lines too, with what tcpdump appends after `length N`.
+        expected = tcpdump_packets(path, absolute=absolute)
+        got = synack_packets(path, absolute=absolute)
+        assert {number: expected.get(number) for number in got} == got
 
 
 @needs_tcpdump

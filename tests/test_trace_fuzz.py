@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from synack.capture.writer import open_writer
-from test_trace_tcpdump import compare, needs_tcpdump
+from test_trace_tcpdump import compare, needs_tcpdump, synack_packets, tcpdump_packets
 
 ADDRESSES_V4 = [bytes([10, 0, 0, 1]), bytes([10, 0, 0, 2]), bytes([192, 168, 1, 1])]
 ADDRESSES_V6 = [
@@ -267,3 +267,52 @@ def test_random_frames_match_tcpdump(tmp_path: Path, link_type: int) -> None:
         result = compare(path, absolute=absolute)
         assert result.total > PACKETS_PER_LINK_TYPE * 0.9
         assert result.mismatches == [], result.report()
+
+
+APPLICATION_PAYLOADS = [
+    b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    b"get /x HTTP/1.0\n",
+    b"HTTP/1.1 200 OK\r\n",
+    b"HTTP/1.1 2000 OK\r\n",
+    b"FOO 200 bar\r\n",
+    b"POST  /a\tb HTTP/1.1\r\n",
+    b"GET / HTTP\rX",
+    b"SSH-2.0-OpenSSH_9.6\r\n",
+    b"SSH-1.5-x\n",
+    b"220 ready\r\n",
+    b"USER anonymous\r\n",
+    b"\r\n",
+    b"\x00\x01binary",
+    b"GET \xff\r\n",
+    b" GET / HTTP/1.1\r\n",
+    b"PLAY rtsp://x/ RTSP/1.0\r\n",
+    b"RTSP/1.0 200 OK\r\n",
+    b"PROPFIND / x\r\n",
+    b"A" * 200 + b" 200\r\n",
+    b"GET " + b"B" * 130 + b" 404\r\n",
+]
+APPLICATION_PORTS = [21, 22, 23, 25, 80, 554, 8080, 8554, 40000]
+
+
+@needs_tcpdump
+@pytest.mark.tools
+def test_application_first_lines_match_tcpdump(tmp_path: Path) -> None:
+    """Whole lines, with the first line tcpdump shows for SMTP, SSH, FTP, HTTP and RTSP."""
+    rng = random.Random(2616)
+    path = tmp_path / "text.pcap"
+    with open_writer(path, 101) as capture:
+        for index in range(1500):
+            payload = rng.choice(APPLICATION_PAYLOADS)
+            if rng.random() < 0.3:
+                payload = payload[: rng.randint(0, len(payload))]
+            if rng.random() < 0.2:
+                payload += random_bytes(rng, 5)
+            ports = (rng.choice(APPLICATION_PORTS), rng.choice(APPLICATION_PORTS))
+            segment = struct.pack("!HHIIBBHHH", *ports, 1, 1, 0x50, 0x18, 100, 0, 0) + payload
+            packet = ipv4(rng, segment)
+            data = packet[: rng.randint(40, len(packet))] if rng.random() < 0.2 else packet
+            capture.write(1_700_000_000_000_000_000 + index * 1000, data, len(packet))
+    expected = tcpdump_packets(path)
+    got = synack_packets(path)
+    assert len(got) > 1400
+    assert {number: expected.get(number) for number in got} == got

@@ -130,5 +130,15 @@ def test_same_packets_as_a_bpf_tcp_filter(path: Path) -> None:
     assert got == expected
 
 
+@needs_tcpdump
+@pytest.mark.tools
+@pytest.mark.parametrize("path", TRACE_FILES, ids=[p.name for p in TRACE_FILES])
+def test_whole_lines_including_application_decodes(path: Path) -> None:
+    """Beyond `length N`: the HTTP, FTP and SSH first lines tcpdump appends match too."""
+    expected = tcpdump_packets(path)
+    got = synack_packets(path)
+    assert {number: expected.get(number) for number in got} == got
+
+
 def test_the_shared_corpus_is_present() -> None:
     assert len(TRACE_FILES) >= 10

@@ -6,6 +6,7 @@ Each test runs in a private network namespace (kernel 192.0.2.1, synack 192.0.2.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -60,18 +61,19 @@ def tcpdump_read(path: Path) -> list[str]:
 
 
 @needs_tun
+@pytest.mark.skipif(shutil.which("curl") is None or shutil.which("tcpdump") is None,
+                    reason="needs curl and tcpdump")
 def test_curl_fetches_a_page_from_synack_serve(netns: int, tmp_path: Path) -> None:
     pcap = tmp_path / "serve.pcap"
-    # Port 8000: on port 80 tcpdump appends an HTTP summary that the formatter does not print yet.
-    proc = start_serve("--mode", "http", "--port", "8000", "--count", "1", "--pcap", str(pcap))
-    page = subprocess.run(["curl", "-sS", "--max-time", "10", "http://192.0.2.2:8000/"],
+    proc = start_serve("--mode", "http", "--count", "1", "--pcap", str(pcap))
+    page = subprocess.run(["curl", "-sS", "--max-time", "10", "http://192.0.2.2/"],
                           capture_output=True, check=True).stdout
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert page == serve_cli.BODY
     packet_lines = [line for line in out.splitlines() if not line.startswith("#")]
-    assert "Flags [S]" in packet_lines[0] and "> 192.0.2.2.8000:" in packet_lines[0]
-    assert "# 192.0.2.2.8000 > 192.0.2.1." in out and "SYN_RECEIVED -> ESTABLISHED" in out
+    assert "Flags [S]" in packet_lines[0] and "> 192.0.2.2.80:" in packet_lines[0]
+    assert "# 192.0.2.2.80 > 192.0.2.1." in out and "SYN_RECEIVED -> ESTABLISHED" in out
     assert tcpdump_read(pcap) == packet_lines  # the same lines, timestamps included
 
 
@@ -111,6 +113,7 @@ def test_synack_connect_fetches_from_python_http_server(netns: int, tmp_path: Pa
 
 
 @needs_tun
+@pytest.mark.skipif(shutil.which("nc") is None, reason="nc (netcat-openbsd) is not installed")
 def test_synack_connect_talks_to_nc(netns: int) -> None:
     nc = subprocess.Popen(["nc", "-N", "-l", "9000"], stdin=subprocess.PIPE,
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -147,7 +150,7 @@ def test_connect_to_closed_port_is_refused(netns: int) -> None:
 def test_without_tun_the_commands_say_why(monkeypatch: pytest.MonkeyPatch, command: object,
                                           args: list[str]) -> None:
     monkeypatch.setattr(serve_cli, "tun_unavailable_reason",
-                        lambda: "needs root (CAP_NET_ADMIN) to create TUN devices")
+                        lambda netns=False: "needs root (CAP_NET_ADMIN) to create TUN devices")
     result = CliRunner().invoke(command, args)  # type: ignore[arg-type]
     assert result.exit_code == serve_cli.EXIT_UNAVAILABLE
     assert "needs root (CAP_NET_ADMIN) to create TUN devices" in result.output
@@ -158,3 +161,20 @@ def test_lab_lists_its_scenarios() -> None:
     assert result.exit_code == 0
     names = [line.split()[0] for line in result.output.splitlines()]
     assert names == ["handshake", "refused", "reset", "simultaneous-close", "time-wait", "http"]
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
+@pytest.mark.parametrize("args,message", [
+    (["serve"], "synack serve: needs root (CAP_NET_ADMIN) to create TUN devices"),
+    (["connect", "192.0.2.1", "80"], "synack connect: needs root (CAP_NET_ADMIN)"),
+    (["lab", "handshake"], "synack lab: needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN)"),
+])
+def test_commands_without_capabilities_exit_with_the_reason(args: list[str], message: str) -> None:
+    """Run without CAP_NET_ADMIN / CAP_SYS_ADMIN (dropped from the bounding set)."""
+    result = subprocess.run(
+        ["setpriv", "--bounding-set=-net_admin,-sys_admin", *SYNACK, *args],
+        capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=30)
+    if "setpriv:" in result.stderr:
+        pytest.skip(f"setpriv cannot drop capabilities here: {result.stderr.strip()}")
+    assert result.returncode == serve_cli.EXIT_UNAVAILABLE
+    assert result.stderr.startswith(message)

@@ -117,6 +117,7 @@ class Host:
         span = ephemeral_ports[1] - ephemeral_ports[0] + 1
         self._next_port = ephemeral_ports[0] + self._isn.ts_offset(b"", 0, b"", 0) % span
         self._interned: dict[bytes, IPAddress] = {a.packed: a for a in self.addresses}
+        self._bytes: dict[bytes, bytes] = {}  # one bytes object per packed address
 
     # ------------------------------------------------------------------ program side
 
@@ -312,6 +313,14 @@ class Host:
 
     # ------------------------------------------------------------------ internals
 
+    def _key(self, local: bytes, local_port: int, remote: bytes, remote_port: int) -> Key:
+        """A 4-tuple key whose address bytes are shared with every other key of that address."""
+        intern = self._bytes
+        return (
+            intern.setdefault(local, local), local_port, intern.setdefault(remote, remote),
+            remote_port,
+        )
+
     def _address(self, packed: bytes) -> IPAddress:
         """The address object for packed bytes (one shared object per address)."""
         addr = self._interned.get(packed)
@@ -331,7 +340,7 @@ class Host:
     def _new_connection(
         self, key: Key, now: float, iss: int | None = None, passive: bool = False
     ) -> Connection:
-        lp, lport, rp, rport = key
+        lp, lport, rp, rport = key = self._key(*key)
         if iss is None:
             iss = self._isn.isn(lp, lport, rp, rport, now)
         conn = Connection(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from synack.analyze.summary import ConnectionRecord, make_record
-from synack.analyze.tracker import Connection, PacketHook, Tracker
+from synack.analyze.tracker import Connection, PacketHook, Side, Tracker
 from synack.capture.packet import CapturedPacket, Record, Truncation
 from synack.capture.reader import open_capture
 from synack.wire.errors import ParseError
@@ -154,34 +154,53 @@ def analyze_records(
     return out
 
 
-def states_after_each(
-    packets: Iterable[CapturedPacket],
-) -> Iterator[tuple[str, str] | None]:
-    """For each packet in order: (sender's state, receiver's state) after it, None if not TCP.
+class EndpointStates:
+    """Both endpoints' inferred RFC 9293 states, packet by packet (for `synack trace --states`).
 
-    States are the inferred RFC 9293 states (`State.value`, or "UNKNOWN" for an endpoint not yet
-    seen); this is what `synack trace --states` prints next to each line.
+        states = EndpointStates()
+        for ts_ns, link_type, data, _orig_len, _iface in reader.iter_records():
+            pair = states.after(ts_ns, link_type, data)   # None if not a TCP segment
+            # pair == ("SYN_SENT", "LISTEN"): the sender's state, then the receiver's
+
+    States are `State.value` strings, or "UNKNOWN" for an endpoint not yet seen. Connections
+    are delimited as `synack analyze` delimits them, so the states agree with its timelines.
     """
-    result: list[tuple[str, str] | None] = [None]
 
-    def hook(conn: Connection, sender: object, bits: int, now: float, flags: int, seq: int,
-             ack: int, plen: int) -> None:
-        s = conn.orig if sender is conn.orig else conn.resp
-        r = s.peer
-        result[0] = (
-            s.st.value if s.st is not None else "UNKNOWN",
+    def __init__(self) -> None:
+        self._last: tuple[str, str] | None = None
+        self._tracker = Tracker(_ignore, on_packet=self._hook)
+
+    def _hook(self, conn: Connection, sender: Side, bits: int, now: float, flags: int,
+              seq: int, ack: int, plen: int) -> None:
+        r = sender.peer
+        self._last = (
+            sender.st.value if sender.st is not None else "UNKNOWN",
             r.st.value if r.st is not None else "UNKNOWN",
         )
 
-    tracker = Tracker(lambda conn: None, on_packet=hook)
-    for pkt in packets:
-        result[0] = None
+    def after(self, timestamp_ns: int, link_type: int, data: bytes) -> tuple[str, str] | None:
+        """Feed one captured frame; the (sender, receiver) states after it, None if not TCP."""
+        self._last = None
         try:
-            t = decode_tcp(pkt.link_type, pkt.data)
+            t = decode_tcp(link_type, data)
         except ParseError:
-            t = None
-        if t is not None:
-            version, src, dst, sport, dport, seq, ack, flags, win, _hl, plen, _il, _off = t
-            tracker.segment(pkt.timestamp_ns / 1e9, version, src, dst, sport, dport, seq, ack,
-                            flags, win, plen)
-        yield result[0]
+            return None
+        if t is None:
+            return None
+        version, src, dst, sport, dport, seq, ack, flags, win, _hl, plen, _il, _off = t
+        self._tracker.segment(timestamp_ns / 1e9, version, src, dst, sport, dport, seq, ack,
+                              flags, win, plen)
+        return self._last
+
+
+def _ignore(conn: Connection) -> None:
+    return None
+
+
+def states_after_each(
+    packets: Iterable[CapturedPacket],
+) -> Iterator[tuple[str, str] | None]:
+    """For each packet in order: (sender's state, receiver's state) after it, None if not TCP."""
+    states = EndpointStates()
+    for pkt in packets:
+        yield states.after(pkt.timestamp_ns, pkt.link_type, pkt.data)

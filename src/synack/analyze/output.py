@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
+import operator
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -31,20 +33,58 @@ def tcp_flags_text(flags: int) -> str:
     return text or "none"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, float):
-        return round(value, 6) if math.isfinite(value) else None
-    return value
+def _opt(v: Any) -> str:
+    """JSON for an optional or boolean field."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, float):
+        return f"{v:.6f}" if math.isfinite(v) else "null"
+    if isinstance(v, int):
+        return str(v)
+    return json.dumps(v)
+
+
+def _json_template() -> tuple[str, tuple[int, ...]]:
+    """A %-format for one record (addresses, codes and states are plain ASCII) and the indexes
+    of the optional or boolean fields that `_opt` converts first."""
+    kinds = {f.name: str(f.type) for f in dataclasses.fields(ConnectionRecord)}
+    parts, fix = [], []
+    for i, name in enumerate(FIELDS):
+        kind = kinds[name]
+        if kind == "str":
+            spec = '"%s"'
+        elif kind == "int":
+            spec = "%d"
+        elif kind == "float":
+            spec = "%.6f"
+        else:
+            spec = "%s"
+            fix.append(i)
+        parts.append(f'"{name}":{spec}')
+    return "{" + ",".join(parts), tuple(fix)
+
+
+_TEMPLATE, _FIX = _json_template()
+_VALUES = operator.attrgetter(*FIELDS)
 
 
 def record_json(rec: ConnectionRecord, timeline: list[dict[str, Any]] | None = None) -> str:
-    data = {k: _jsonable(v) for k, v in rec.as_dict().items()}
+    """The record as one line of JSON (keys in field order)."""
+    values = list(_VALUES(rec))
+    for i in _FIX:
+        values[i] = _opt(values[i])
+    text = _TEMPLATE % tuple(values)
     if timeline is not None:
-        data["timeline"] = timeline
-    return json.dumps(data, separators=(",", ":"))
+        text += ',"timeline":' + json.dumps(timeline, separators=(",", ":"))
+    return text + "}"
 
 
 def timeline_dicts(rows: Iterable[PacketRow], start: float) -> list[dict[str, Any]]:
+    """One dict per kept packet: time from the start, direction, flags, numbers, states after."""
     out = []
     for now, from_orig, flags, seq, ack, plen, win, bits, ost, rst in rows:
         out.append({

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,7 +77,15 @@ class ConnectionRecord:
 
 
 def _addr(raw: bytes) -> str:
-    return str(ipaddress.ip_address(raw))
+    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+
+
+# Counter field -> the bit positions whose counts it sums.
+_COUNTER_BITS: tuple[tuple[str, tuple[int, ...]], ...] = tuple(
+    (name, tuple(b for b in range(13) if wsflags.FIELD_BITS[field] >> b & 1))
+    for name, field in COUNTERS
+)
+_NO_COUNTS = {name: 0 for name, _ in COUNTERS}
 
 
 def _state_name(s: Side) -> str:
@@ -140,11 +148,11 @@ def make_record(conn: Connection, end_time: float) -> ConnectionRecord:
     duration = conn.last_time - conn.start
     osize, rsize = o.zeek_size(), r.zeek_size()
     state = z.conn_state(o.zs, r.zs, osize, rsize, history)
-    counts = conn.counts or [0] * 13
-    values: dict[str, int] = {}
-    for name, field in COUNTERS:
-        mask = wsflags.FIELD_BITS[field]
-        values[name] = sum(counts[b] for b in range(13) if mask >> b & 1)
+    counts = conn.counts
+    if counts is None:
+        values = _NO_COUNTS
+    else:
+        values = {name: sum(counts[b] for b in bits) for name, bits in _COUNTER_BITS}
     src, dst, sport, dport = o.key
     rst_state: str | None = None
     if conn.rst_by is not None and conn.rst_receiver_state is not None:

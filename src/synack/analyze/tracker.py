@@ -31,6 +31,7 @@ _FIN: Final = 0x01
 _SYN: Final = 0x02
 _RST: Final = 0x04
 _ACK: Final = 0x10
+_EST: Final = State.ESTABLISHED
 
 RECENT_STREAMS: Final = 4096
 
@@ -51,10 +52,11 @@ class Side:
     # RFC view (st, iss, fin_seq...).
     __slots__ = (
         "ack_seq", "acks_lost", "bytes", "chk_cnt", "chk_thresh", "conn", "data_after_peer_fin",
-        "did_close", "fin_at", "fin_cnt", "fin_seq", "h_fin", "h_rst", "h_syn", "is_orig", "iss",
-        "key", "last_seq", "passive", "payload_pkts", "peer", "pkts", "rst_cnt", "rsts",
-        "rxmt_cnt", "rxmt_thresh", "st", "start_seq", "synacks", "syns", "time_wait_at",
-        "win0_cnt", "win0_thresh", "ws", "zpkts", "zprev", "zs",
+        "did_close", "fin_at", "fin_cnt", "fin_rel", "fin_seq", "gap_cnt", "gap_thresh", "h_fin",
+        "h_rst", "h_syn", "is_orig", "iss", "key", "last_seq", "passive", "payload_pkts", "peer",
+        "pkts", "r_blocks", "r_last", "r_trim", "rst_cnt", "rsts", "rxmt_cnt", "rxmt_thresh", "st",
+        "start_seq", "synacks", "syns", "time_wait_at", "win0_cnt", "win0_thresh", "ws", "zpkts",
+        "zprev", "zs",
     )
 
     def __init__(self, conn: Connection, is_orig: bool) -> None:
@@ -83,6 +85,13 @@ class Side:
         self.win0_thresh = 1
         self.chk_cnt = 0
         self.chk_thresh = 1
+        self.gap_cnt = 0
+        self.gap_thresh = 1
+        # Zeek's reassembler, reduced to sequence ranges (relative to start_seq)
+        self.r_last = 1  # everything below has been delivered or reported missing
+        self.r_trim = 1  # everything below has been acknowledged
+        self.r_blocks: list[list[int]] | None = None  # data above a hole, [seq, upper] sorted
+        self.fin_rel = 0
         self.ws = WsDir()
         self.st: State | None = None
         self.iss = -1
@@ -331,7 +340,12 @@ class Tracker:
         if checksum_ok:
             side.zpkts += 1
             self._zeek(conn, side, peer, flags, seq, ack, plen, window, now)
-            rfc.advance(side, peer, flags, seq, ack, plen, now)
+            if (
+                flags & 0x07 or side.st is not _EST or peer.st is not _EST
+                or side.fin_seq >= 0 or peer.fin_seq >= 0 or side.acks_lost or peer.acks_lost
+            ):
+                rfc.advance(side, peer, flags, seq, ack, plen, now)
+            # else: data or ACKs between two established endpoints change no state
         else:
             self.bad_checksums += 1
             conn.scaled(side, "C", "chk")
@@ -436,6 +450,51 @@ class Tracker:
         self, conn: Connection, ep: Side, peer: Side, flags: int, seq: int, ack: int, plen: int,
         window: int, now: float,
     ) -> None:
+        zs = ep.zs
+        if not flags & 0x07 and zs != z.INACTIVE and conn.first_seen == 3:
+            # Fast path: no SYN, FIN or RST from an endpoint already seen — the same steps as
+            # below with the branches that cannot apply left out.
+            end = (seq + plen) & _M
+            is_orig = ep.is_orig
+            if plen:
+                mask = z.HIST_DATA if is_orig else z.HIST_DATA << 16
+                if not conn.hist_seen & mask:
+                    conn.check_history(z.HIST_DATA, "D", is_orig)
+            elif flags & _ACK:
+                mask = z.HIST_ACK if is_orig else z.HIST_ACK << 16
+                if not conn.hist_seen & mask:
+                    conn.check_history(z.HIST_ACK, "A", is_orig)
+            pzs = peer.zs
+            if window == 0 and pzs != z.CLOSED and zs != z.RESET:
+                conn.scaled(ep, "W", "win0")
+            if not (ep.did_close and peer.did_close):
+                conn.last_time = now
+            rel_ack = -1
+            if flags & _ACK:
+                if pzs == z.INACTIVE:
+                    peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
+                    rel_ack = 1
+                else:
+                    rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+                    if rel_ack >= 0:
+                        delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+                        if delta > 0 and not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA):
+                            peer.ack_seq = ack
+                    else:
+                        rel_ack = 0
+            if zs != z.RESET:
+                delta_last = ((end - ep.last_seq + _HALF) & _M) - _HALF
+                if delta_last > 0:
+                    ep.last_seq = end
+                elif plen:
+                    conn.scaled(ep, "T", "rxmt")
+            if rel_ack > peer.r_trim:
+                _ack_received(conn, peer, rel_ack)
+            if plen:
+                rel_seq = ((seq - ep.start_seq + _HALF) & _M) - _HALF
+                if rel_seq >= 0:
+                    _data_sent(ep, rel_seq, plen)
+            return
         is_orig = ep.is_orig
         syn = flags & _SYN
         fin = flags & _FIN
@@ -501,15 +560,22 @@ class Tracker:
             conn.last_time = now
         if fin:
             ep.fin_cnt += 1
+            ep.fin_rel = rel_seq + seg_len
         if rst:
             ep.rst_cnt += 1
+        rel_ack = -1
         if ackf:
             if peer.zs == z.INACTIVE:
                 peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
-            elif _diff(ack, peer.start_seq) >= 0 and not rst:
-                delta = _diff(ack, peer.ack_seq)
-                if not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA) and delta > 0:
-                    peer.ack_seq = ack
+                rel_ack = 1
+            else:
+                rel_ack = _diff(ack, peer.start_seq)
+                if rel_ack < 0:
+                    rel_ack = 0
+                elif not rst:
+                    delta = _diff(ack, peer.ack_seq)
+                    if not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA) and delta > 0:
+                        peer.ack_seq = ack
         # update_last_seq
         delta_last = _diff(end, ep.last_seq)
         if (syn or rst) and (delta_last > z.TOO_LARGE_SEQ_DELTA
@@ -525,7 +591,16 @@ class Tracker:
             conn.scaled(ep, "T", "rxmt")
         # UpdateStateMachine
         do_close = self._state_machine(conn, ep, peer, flags, seq, ack, plen, delta_last, now)
+        if ackf:
+            # The peer's reassembler learns what has been acknowledged (content gaps).
+            fin_rel = peer.fin_rel
+            if peer.fin_cnt and rel_ack >= fin_rel:
+                rel_ack = fin_rel - 1
+            if rel_ack > peer.r_trim:
+                _ack_received(conn, peer, rel_ack)
         conn.first_seen |= 1 if ep.is_orig else 2  # CheckPIA_FirstPacket
+        if plen and not rst and rel_seq >= 0:
+            _data_sent(ep, rel_seq + 1 if syn else rel_seq, plen)
         if do_close:
             self._connection_closed(conn, ep, peer)
 
@@ -612,6 +687,80 @@ class Tracker:
             conn.partial_close_at = conn.last_time + z.PARTIAL_CLOSE_DELAY
         else:
             conn.expire_origins.append(conn.last_time + z.SESSION_TIMER)
+
+
+# Zeek's TCP_Reassembler, reduced to what shows in `history`: content gaps ('G'), i.e. data the
+# peer acknowledged that was never seen, in a cleanly established or closing connection.
+
+
+def _clean(side: Side) -> bool:
+    return side.zs == z.ESTABLISHED or (side.zs == z.CLOSED and side.zprev == z.ESTABLISHED)
+
+
+def _gap(conn: Connection, side: Side) -> None:
+    if _clean(side) and _clean(side.peer):
+        conn.scaled(side, "G", "gap")
+
+
+def _ack_received(conn: Connection, side: Side, rel_ack: int) -> None:
+    """TCP_Reassembler::AckReceived: `side`'s data up to `rel_ack` was acknowledged."""
+    if side.fin_cnt and rel_ack >= side.fin_rel:
+        rel_ack = side.fin_rel - 1
+        if rel_ack <= side.r_trim:
+            return
+    last = side.r_last
+    if last < rel_ack and not (rel_ack <= 2 and conn.is_partial):
+        blocks = side.r_blocks
+        if blocks:
+            for b_seq, b_upper in blocks:
+                if b_upper <= last:
+                    continue
+                if b_seq >= rel_ack:
+                    break
+                if b_seq > last:
+                    _gap(conn, side)
+                last = max(last, b_upper)
+        if rel_ack > last:
+            _gap(conn, side)
+            last = rel_ack
+        side.r_last = last
+    blocks = side.r_blocks
+    if blocks:
+        kept = [b for b in blocks if b[1] > rel_ack]
+        side.r_blocks = kept or None
+    side.r_trim = rel_ack
+
+
+def _data_sent(side: Side, seq: int, plen: int) -> None:
+    """TCP_Reassembler::DataSent: `plen` bytes at relative `seq` seen from `side`."""
+    upper = seq + plen
+    acked = ((side.ack_seq - side.start_seq + _HALF) & _M) - _HALF
+    if seq < acked:
+        if upper <= acked:
+            return
+        seq = acked
+    trim = side.r_trim
+    if upper <= trim:
+        return
+    if seq < trim:
+        seq = trim
+    last = side.r_last
+    if seq <= last:
+        if upper > last:
+            last = upper
+            blocks = side.r_blocks
+            if blocks:
+                while blocks and blocks[0][0] <= last:
+                    last = max(last, blocks.pop(0)[1])
+                side.r_blocks = blocks or None
+            side.r_last = last
+        return
+    blocks = side.r_blocks
+    if blocks is None:
+        side.r_blocks = [[seq, upper]]
+    else:
+        blocks.append([seq, upper])
+        blocks.sort()
 
 
 def _count(conn: Connection, bits: int) -> None:

@@ -1,10 +1,21 @@
 """Lines identical to what `TZ=UTC tcpdump -nn -r FILE` (tcpdump 4.99) prints for TCP packets.
 
-The formatter walks the captured bytes the way tcpdump's printers do (link layer, IPv4/IPv6, TCP
-header and options), including their behaviour on short captures (`[|tcp]`), malformed headers
-(`[bad hdr length ...]`, `[bad opt]`) and encapsulations tcpdump shows without `-e` (MPLS labels,
-the SLL2 interface and direction). Only the text up to and including `length N` is claimed to be
-identical; application-layer decodes that tcpdump appends after it are not reproduced.
+The formatter walks the captured bytes the way tcpdump's printers do, including their behaviour
+on short captures (`[|tcp]`), malformed headers (`[bad hdr length ...]`, `bad-len`, `[bad opt]`)
+and what tcpdump shows without `-e`:
+
+- links: Ethernet (802.1Q/802.1ad tags, 802.3 LLC/SNAP, PPPoE sessions, MPLS labels), Linux
+  SLL and SLL2 (interface name and direction), BSD null/loopback, PPP, raw IPv4/IPv6;
+- IPv4 (options, fragments, IP-in-IP, GRE) and IPv6 (hop-by-hop, destination options, routing
+  incl. segment routing, fragment and AH headers);
+- TCP: flags, relative sequence numbers, window, urgent pointer and every option tcpdump names
+  (MSS, window scale, SACK, timestamps, MD5, TCP-AO, UTO, TFO, MPTCP, unknown kinds);
+- after `length N`, the first line of SMTP, SSH, FTP, HTTP and RTSP payloads.
+
+Not reproduced: other application decoders (DNS, BGP, SMB, NFS ...), tunnels carried over UDP
+(VXLAN, Geneve; tcpdump prints their inner packet on a second line), 802.11/radiotap links and
+IPv6 jumbograms. The text up to and including `length N` is what must match; tests compare it
+packet by packet with the installed tcpdump.
 
 It is stateful like tcpdump: sequence and acknowledgment numbers are printed relative to the
 first numbers seen on a connection (see `_SeqTracker`), unless `absolute` (tcpdump `-S`) is set.
@@ -439,8 +450,13 @@ class TcpdumpFormatter:
         """PPPoE session stage (RFC 2516 §5): the session id, then the PPP frame."""
         p.protocol = "pppoe"
         p.need(offset, 6)
-        if p.data[offset] != 0x11 or p.data[offset + 1] != 0:
+        if p.data[offset + 1] != 0:  # only session data (code 0) carries IP
             return
+        version, kind = p.data[offset] >> 4, p.data[offset] & 0x0F
+        if version != 1:
+            p.emit(f" [ver {version}]")
+        if kind != 1:
+            p.emit(f" [type {kind}]")
         session = p.u16(offset + 2)
         payload = p.u16(offset + 4)
         p.emit("PPPoE ")
@@ -448,7 +464,9 @@ class TcpdumpFormatter:
         if payload > remaining:
             p.emit(f" [len {payload} > {remaining}!]")
             payload = remaining
-        p.emit(f" [ses 0x{session:x}] ")
+        if session:
+            p.emit(f" [ses 0x{session:x}]")
+        p.emit(" ")
         self._ppp(p, offset + 6, payload)
 
     def _ppp(self, p: _Packet, offset: int, length: int) -> None:
@@ -590,17 +608,12 @@ class TcpdumpFormatter:
             p.emit(f" [remaining caplen({p.available(offset)}) < header length({hlen})]")
             raise _Truncated(p.protocol)
         context = _IpContext(4, src, dst, proto == _IPPROTO_TCP)
-        self._ip_payload(p, proto, offset + hlen, total - hlen, context, bool(frag & 0x2000))
+        self._ip_payload(p, proto, offset + hlen, total - hlen, context)
 
     def _ip_payload(
-        self,
-        p: _Packet,
-        proto: int,
-        offset: int,
-        length: int,
-        context: _IpContext,
-        fragmented: bool,
+        self, p: _Packet, proto: int, offset: int, length: int, context: _IpContext
     ) -> None:
+        """Hand an IP payload to the next printer (tcpdump ip_demux_print)."""
         if proto == _IPPROTO_TCP:
             self._tcp(p, offset, length, context)
         elif proto == _IPPROTO_IPIP:
@@ -611,14 +624,18 @@ class TcpdumpFormatter:
             self._gre(p, offset, length)
         elif proto == _IPPROTO_AH:
             advance = self._ah(p, offset)
-            self._ip_payload(p, p.data[offset], offset + advance, length - advance, context, False)
+            self._ip_payload(p, p.data[offset], offset + advance, length - advance, context)
 
     def _ah(self, p: _Packet, offset: int) -> int:
         """IPsec Authentication Header (RFC 4302 §2); returns its length."""
         p.protocol = "ah"
         p.need(offset, 8)
         advance = (p.data[offset + 1] + 2) * 4
-        p.emit(f"AH(spi=0x{p.u32(offset + 4):08x},")
+        p.emit("AH(")
+        reserved = p.u16(offset + 2)
+        if reserved:
+            p.emit(f"reserved=0x{reserved:x}[MustBeZero],")
+        p.emit(f"spi=0x{p.u32(offset + 4):08x},")
         p.emit(f"seq=0x{p.u32(offset + 8):x},icv=0x")
         for i in range(12, advance):
             p.emit(f"{p.u8(offset + i):02x}")
@@ -629,12 +646,12 @@ class TcpdumpFormatter:
         """GRE version 0 (RFC 2784, key and sequence number RFC 2890), as print-gre.c shows it."""
         p.protocol = "gre"
         flags = p.u16(offset)
-        if flags & 0x7 != 0 or flags & 0x4000:  # PPTP's GREv1 and source routing: not followed
+        if flags & 0x7 != 0:  # PPTP's enhanced GRE (version 1) is not followed
             raise _Stop
         p.emit("GREv0")
         ethertype = p.u16(offset + 2)
         cp = offset + 4
-        if flags & 0x8000:  # checksum present: checksum and reserved1 words
+        if flags & 0xC000:  # checksum or routing present: checksum and offset words
             p.emit(f", off 0x{p.u16(cp + 2):x}")
             cp += 4
         if flags & 0x2000:
@@ -642,6 +659,10 @@ class TcpdumpFormatter:
             cp += 4
         if flags & 0x1000:
             p.emit(f", seq {p.u32(cp)}")
+            cp += 4
+        if flags & 0x4000:  # RFC 1701 source route entries: only an empty list is followed
+            if p.u16(cp) != 0 or p.u8(cp + 3) != 0:
+                raise _Stop
             cp += 4
         p.emit(f", length {length}: ")
         self._ethertype(p, ethertype, cp, length - (cp - offset))
@@ -698,16 +719,18 @@ class TcpdumpFormatter:
                 advance = (p.u8(cp + 1) + 1) << 3
                 p.need(cp, advance)
                 p.emit("HBH ")
+                _ipv6_options(p, cp + 2, advance - 2)
             elif nh == _IPPROTO_DSTOPTS:
                 p.protocol = "dstopt"
                 advance = (p.u8(cp + 1) + 1) << 3
                 p.need(cp, advance)
                 p.emit("DSTOPT ")
+                _ipv6_options(p, cp + 2, advance - 2)
             elif nh == _IPPROTO_ROUTING:
                 advance = self._ipv6_routing(p, cp)
             elif nh == _IPPROTO_AH:  # what follows AH goes to the IPv4-style demultiplexer
                 advance = self._ah(p, cp)
-                self._ip_payload(p, p.data[cp], cp + advance, remaining - advance, context, False)
+                self._ip_payload(p, p.data[cp], cp + advance, remaining - advance, context)
                 return
             elif nh == _IPPROTO_FRAGMENT:
                 p.protocol = "frag6"
@@ -724,14 +747,14 @@ class TcpdumpFormatter:
                     raise _Stop  # tcpdump ends quietly when nothing follows a first fragment
                 advance = 8
             else:
-                self._ip_payload(p, nh, cp, remaining, context, False)
+                self._ip_payload(p, nh, cp, remaining, context)
                 return
             nh = p.data[cp]
             cp += advance
             remaining -= advance
 
     def _ipv6_routing(self, p: _Packet, cp: int) -> int:
-        """RFC 8200 §4.4 routing header, as tcpdump print-rt6.c shows types 0 and 2."""
+        """RFC 8200 §4.4 routing header, as tcpdump print-rt6.c shows types 0, 2 and 4."""
         p.protocol = "rt6"
         length = p.u8(cp + 1)
         rtype = p.u8(cp + 2)
@@ -746,7 +769,11 @@ class TcpdumpFormatter:
             if p.u8(cp + 5):
                 p.emit(f", flags=0x{p.u8(cp + 5):x}")
             p.emit(f", tag={p.u16(cp + 6):x}")
-        elif rtype not in (0, 2):
+        elif rtype in (0, 2):
+            reserved = p.u32(cp + 4)
+            if reserved:
+                p.emit(f", rsv=0x{reserved:x}")
+        else:
             p.emit(" (unknown type) (invalid)")
             p.tcp = False
             raise _Stop
@@ -802,6 +829,183 @@ class TcpdumpFormatter:
             sack_base = base_seq if rev else base_ack
             _TcpOptions(p, offset, hlen, payload, flags, sack_base).print()
         p.emit(f", length {payload}")
+        if payload > 0:
+            if not p.has(offset, hlen):
+                p.emit(f" [remaining caplen({p.available(offset)}) < header length({hlen})]")
+                raise _Truncated(p.protocol)
+            _application(p, offset + hlen, payload, sport, dport)
+
+
+# Ports whose payload tcpdump hands to a decoder this module does not reproduce, checked before
+# the ones it does (print-tcp.c order): telnet, SMTP, whois, BGP, PPTP, Redis, NetBIOS, SMB, BEEP,
+# OpenFlow.
+_OTHER_DECODER_PORTS = frozenset({43, 179, 1723, 6379, 139, 445, 10288, 6633, 6653})
+_HTTP_PORTS = frozenset({80, 8080})
+_RTSP_PORTS = frozenset({554, 8554})
+_RTSP_METHODS = frozenset(
+    {
+        # RFC 2326 §10
+        "DESCRIBE", "ANNOUNCE", "GET_PARAMETER", "OPTIONS", "PAUSE", "PLAY", "RECORD",
+        "REDIRECT", "SETUP", "SET_PARAMETER", "TEARDOWN",
+    }
+)  # fmt: skip
+_HTTP_METHODS = frozenset(
+    {
+        # RFC 9110, WebDAV (RFC 4918, 3253, 3648, 3744, 5323) and PATCH (RFC 5789)
+        "OPTIONS", "GET", "HEAD", "POST", "PUT", "DELETE", "TRACE", "CONNECT",
+        "PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK",
+        "VERSION-CONTROL", "REPORT", "CHECKOUT", "CHECKIN", "UNCHECKOUT", "MKWORKSPACE",
+        "UPDATE", "LABEL", "MERGE", "BASELINE-CONTROL", "MKACTIVITY", "ORDERPATCH", "ACL",
+        "SEARCH", "PATCH",
+    }
+)  # fmt: skip
+_MAX_TOKEN = 128
+
+
+def _printable(byte: int) -> bool:
+    return 0x20 <= byte <= 0x7E
+
+
+def _application(p: _Packet, offset: int, length: int, sport: int, dport: int) -> None:
+    """The first line of SMTP, SSH, FTP, HTTP and RTSP payloads, as tcpdump appends it."""
+    ports = {sport, dport}
+    if 23 in ports:  # telnet shows only option negotiation (IAC ...), not decoded here
+        p.protocol = "telnet"
+        p.u8(offset)
+        return
+    if 25 in ports:
+        p.emit(": ")
+        p.protocol = "smtp"
+        _text_protocol(p, offset, length, None)
+        return
+    if ports & _OTHER_DECODER_PORTS:
+        return
+    if 22 in ports:
+        _ssh_banner(p, offset, length)
+    elif 21 in ports:
+        p.emit(": ")
+        p.protocol = "ftp"
+        _text_protocol(p, offset, length, None)
+    elif ports & _HTTP_PORTS:
+        p.emit(": ")
+        p.protocol = "http"
+        _text_protocol(p, offset, length, _HTTP_METHODS)
+    elif ports & _RTSP_PORTS:
+        p.emit(": ")
+        p.protocol = "rtsp"
+        _text_protocol(p, offset, length, _RTSP_METHODS)
+
+
+def _ssh_banner(p: _Packet, offset: int, length: int) -> None:
+    """RFC 4253 §4.2 identification string."""
+    p.protocol = "ssh"
+    for i, expected in enumerate(b"SSH-"):
+        if p.u8(offset + i) != expected:
+            return
+    for i in range(4, length):
+        byte = p.u8(offset + i)
+        if byte == 0x0A or (byte == 0x0D and i + 1 < length and p.u8(offset + i + 1) == 0x0A):
+            p.emit(f": SSH: {p.data[offset : offset + i].decode('ascii')}")
+            return
+        if not _printable(byte):
+            return
+
+
+def _token(p: _Packet, offset: int, index: int, length: int) -> tuple[int, str]:
+    """tcpdump fetch_token: the next space-separated printable token and where the next starts."""
+    token = bytearray()
+    while index < length:
+        if not p.has(offset + index, 1):
+            return 0, ""
+        byte = p.data[offset + index]
+        if byte > 0x7F:
+            return 0, ""
+        if byte in b" \t\r\n":
+            break
+        if not _printable(byte) or len(token) + 2 > _MAX_TOKEN + 1:
+            return 0, ""
+        token.append(byte)
+        index += 1
+    if not token:
+        return 0, ""
+    while index < length and p.has(offset + index, 1):
+        byte = p.data[offset + index]
+        if byte in b"\r\n" or not _printable(byte) or byte not in b" \t":
+            break
+        index += 1
+    return index, token.decode("ascii")
+
+
+def _text_protocol(p: _Packet, offset: int, length: int, commands: frozenset[str] | None) -> None:
+    """tcpdump txtproto_print without -v: the protocol name, and the first line of a request or
+    response (a known command, or a three-digit status code as the second token)."""
+    show = commands is None
+    if commands is not None:
+        index, token = _token(p, offset, 0, length)
+        if index:
+            show = token.upper() in commands
+            index, token = _token(p, offset, index, length)
+            if index and len(token) == 3 and token.isdigit():
+                show = True
+    p.emit(p.protocol.upper())
+    if not show:
+        return
+    for i in range(length):
+        byte = p.u8(offset + i)
+        if byte == 0x0A:
+            break
+        if byte == 0x0D:
+            if i + 1 >= length or p.u8(offset + i + 1) != 0x0A:
+                return
+            break
+        if not _printable(byte) and byte != 0x09:
+            return
+    else:
+        p.emit(f": {p.data[offset : offset + length].decode('ascii')}")
+        raise _Truncated(p.protocol)
+    p.emit(f": {p.data[offset : offset + i].decode('ascii')}")
+
+
+def _ipv6_options(p: _Packet, start: int, length: int) -> None:
+    """Check hop-by-hop/destination options TLVs (RFC 8200 §4.2) as tcpdump does without -v:
+    nothing is printed unless one is malformed, which ends the line with ` [|hbhopt]`."""
+    i = 0
+    while i < length:
+        kind = p.u8(start + i)
+        if kind == 0x00:  # Pad1
+            i += 1
+            continue
+        if i + 1 >= length:
+            raise _Truncated(p.protocol)
+        size = p.u8(start + i + 1) + 2
+        if i + size > length:
+            raise _Truncated(p.protocol)
+        left = length - i
+        if kind == 0x05:  # router alert (RFC 2711)
+            if left < 4:
+                p.emit("(rtalert: trunc)")
+                raise _Truncated(p.protocol)
+            if size != 4:
+                p.emit(f"(rtalert: invalid len {size - 2})")
+                raise _Truncated(p.protocol)
+        elif kind == 0xC2:  # jumbo payload (RFC 2675)
+            if left < 6:
+                p.emit("(jumbo: trunc)")
+                raise _Truncated(p.protocol)
+            if size != 6:
+                p.emit(f"(jumbo: invalid len {size - 2})")
+                raise _Truncated(p.protocol)
+        elif kind == 0xC9:  # home address (RFC 6275 §6.3)
+            if left < 18:
+                p.emit("(homeaddr: trunc)")
+                raise _Truncated(p.protocol)
+            if size < 18:
+                p.emit(f"(homeaddr: invalid len {size - 2})")
+                raise _Truncated(p.protocol)
+        elif left < 2:
+            p.emit("(padn: trunc)" if kind == 0x01 else f"(type {kind}: trunc)")
+            raise _Truncated(p.protocol)
+        i += size
 
 
 class _TcpOptions:

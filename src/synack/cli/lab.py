@@ -331,7 +331,7 @@ def command(scenario: str | None, list_: bool, **link: Any) -> None:
     Creates a network namespace of its own (nothing can leave it), a TUN device with the kernel on
     --kernel-address and synack on --address, and plays the scenario end to end, printing every
     segment as `tcpdump -nn` does, synack's state changes as `#` lines and what each side ended
-    in as `==` lines. Needs root (CAP_NET_ADMIN) and /dev/net/tun.
+    in as `==` lines. Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and /dev/net/tun.
     """
     if list_ or scenario is None:
         for name, func in SCENARIOS.items():
@@ -340,6 +340,6 @@ def command(scenario: str | None, list_: bool, **link: Any) -> None:
         return
     if scenario not in SCENARIOS:
         raise click.UsageError(f"unknown scenario {scenario!r} (see synack lab --list)")
-    require_root("lab")
+    require_root("lab", netns=True)
     opts = LinkOptions.from_kwargs(link)
     run_scenario(scenario, opts, sys.stdout)

@@ -68,9 +68,10 @@ def link_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def require_root(name: str) -> None:
-    """Exit with a clear message when TUN devices cannot be used here."""
-    reason = tun_unavailable_reason()
+def require_root(name: str, *, netns: bool = False) -> None:
+    """Exit with a clear message when TUN devices (and, with `netns`, network namespaces) cannot
+    be used here."""
+    reason = tun_unavailable_reason(netns=netns)
     if reason is not None:
         click.echo(f"synack {name}: {reason}", err=True)
         sys.exit(EXIT_UNAVAILABLE)

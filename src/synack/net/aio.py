@@ -77,6 +77,7 @@ class Stack:
         self._transports: dict[Any, SynackTransport] = {}
         self._watched: dict[Any, None] = {}  # connections whose events are drained (no transport)
         self._servers: dict[int, SynackServer] = {}
+        self._inbox: list[bytes] = []  # read (and shown) while writing, not yet received
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
@@ -157,6 +158,10 @@ class Stack:
     def _on_readable(self) -> None:
         tun, host, tap = self.tun, self.host, self.tap
         now = self.loop.time()
+        if self._inbox:
+            inbox, self._inbox = self._inbox, []
+            for packet in inbox:
+                host.receive_packet(packet, now)
         for _ in range(_READ_BATCH):
             packet = tun.read()
             if packet is None:
@@ -194,9 +199,18 @@ class Stack:
         for packet in packets:
             if keep is not None and not keep(packet):
                 continue
-            if tap is not None:
-                tap(time.time_ns(), packet, True)
+            if tap is None:
+                tun.write(packet)
+                continue
+            tap(time.time_ns(), packet, True)
             tun.write(packet)
+            # The kernel answers inside write(): show its replies now, in the order a capture on
+            # the device sees them; the host gets them on the next turn of the loop.
+            while (reply := tun.read()) is not None:
+                tap(time.time_ns(), reply, False)
+                self._inbox.append(reply)
+        if self._inbox:
+            self.loop.call_soon(self._on_readable)
 
     def _arm_timer(self) -> None:
         """Keep one loop timer at or before the host's next deadline.

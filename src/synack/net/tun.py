@@ -53,14 +53,17 @@ class TunUnavailableError(RuntimeError):
     """This process cannot open a TUN device or create a network namespace (why is the message)."""
 
 
-def tun_unavailable_reason() -> str | None:
-    """None if TUN devices and network namespaces can be used here, else why not."""
-    if not os.path.exists("/proc/self/ns/net"):
+def tun_unavailable_reason(*, netns: bool = True) -> str | None:
+    """None if TUN devices (and with `netns`, network namespaces) can be used, else why not."""
+    if netns and not os.path.exists("/proc/self/ns/net"):
         return "network namespaces are not available (Linux only)"
     if not os.path.exists(TUN_PATH):
         return f"{TUN_PATH} does not exist (load the tun module: modprobe tun)"
-    if not _has_net_admin():
-        return "needs root (CAP_NET_ADMIN) to create TUN devices and network namespaces"
+    if not _has_capabilities(_CAP_NET_ADMIN | (_CAP_SYS_ADMIN if netns else 0)):
+        if netns:
+            return ("needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create TUN devices and "
+                    "network namespaces")
+        return "needs root (CAP_NET_ADMIN) to create TUN devices"
     try:
         fd = os.open(TUN_PATH, os.O_RDWR)
     except OSError as exc:
@@ -69,19 +72,24 @@ def tun_unavailable_reason() -> str | None:
     return None
 
 
-def require_tun() -> None:
-    """Raise TunUnavailableError with the reason when TUN devices cannot be used."""
-    reason = tun_unavailable_reason()
+def require_tun(*, netns: bool = False) -> None:
+    """Raise TunUnavailableError with the reason when TUN devices (and, with `netns`, network
+    namespaces) cannot be used."""
+    reason = tun_unavailable_reason(netns=netns)
     if reason is not None:
         raise TunUnavailableError(reason)
 
 
-def _has_net_admin() -> bool:
+_CAP_NET_ADMIN = 1 << 12  # TUN devices, links, addresses
+_CAP_SYS_ADMIN = 1 << 21  # unshare(CLONE_NEWNET), setns
+
+
+def _has_capabilities(need: int) -> bool:
     try:
         with open("/proc/self/status") as status:
             for line in status:
                 if line.startswith("CapEff:"):
-                    return bool(int(line.split()[1], 16) & (1 << 12))  # CAP_NET_ADMIN
+                    return int(line.split()[1], 16) & need == need
     except OSError:
         pass
     return os.geteuid() == 0
@@ -351,7 +359,7 @@ def private_netns() -> Iterator[int]:
     Only the calling thread moves; sockets, devices and child processes it creates inside belong to
     the new namespace for their lifetime. On exit the thread returns to where it was.
     """
-    require_tun()
+    require_tun(netns=True)
     original = current_netns_fd()
     try:
         unshare_net()

@@ -51,10 +51,12 @@ PAYLOAD_LEN: Final = 10
 IP_LEN: Final = 11
 TCP_OFFSET: Final = 12
 
-# Ethernet header + option-less IPv4 header in one unpack: EtherType, version/IHL, total length,
-# flags/fragment offset, protocol, source, destination.
-_ETH_V4: Final = struct.Struct("!12xHBxH2xHxB2x4s4s")
-_ETH_V6: Final = struct.Struct("!12xH4xHB1x16s16s")
+# Ethernet + option-less IPv4 + TCP fixed header in one unpack: EtherType, version/IHL, total
+# length, flags/fragment offset, protocol, source, destination, ports, seq, ack, offset/flags,
+# window. Only trusted after checking EtherType and version/IHL.
+_ETH_V4_TCP: Final = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIHH")
+# Ethernet + IPv6 + TCP fixed header: version byte, payload length, next header, addresses, TCP.
+_ETH_V6_TCP: Final = struct.Struct("!14xB3xHBx16s16sHHIIHH")
 _V4: Final = struct.Struct("!BxH2xHxB2x4s4s")
 _V6: Final = struct.Struct("!BxxxHB1x16s16s")
 _TCP: Final = struct.Struct("!HHIIHH")
@@ -125,12 +127,12 @@ def decode_tcp(link_type: int, frame: bytes) -> FastTcp | None:
     """The `FastTcp` tuple of a captured frame, None if it is not an unfragmented TCP segment."""
     if link_type == 1:
         try:
-            etype, vihl, total, frag, proto, src, dst = _ETH_V4.unpack_from(frame)
+            (etype, vihl, total, frag, proto, src, dst, sport, dport, seq, ack, word,
+             win) = _ETH_V4_TCP.unpack_from(frame)
             if etype == 0x0800 and vihl == 0x45 and total >= 20:
                 # The common case inline: Ethernet, IPv4 without options.
                 if proto != 6 or frag & 0x3FFF:
                     return None
-                sport, dport, seq, ack, word, win = _TCP.unpack_from(frame, 34)
                 hl = (word >> 12) << 2
                 if hl < 20 or hl > total - 20:
                     raise ParseError("tcp", 46, "data offset",
@@ -138,7 +140,16 @@ def decode_tcp(link_type: int, frame: bytes) -> FastTcp | None:
                 return (4, src, dst, sport, dport, seq, ack, word & 0x1FF, win, hl,
                         total - 20 - hl, total, 34)
             if etype == 0x86DD:
-                return _ipv6(frame, 14)
+                (vb, plen, nxt, src, dst, sport, dport, seq, ack, word,
+                 win) = _ETH_V6_TCP.unpack_from(frame)
+                if nxt != 6 or vb >> 4 != 6:
+                    return _ipv6(frame, 14)  # extension headers, another protocol, or malformed
+                hl = (word >> 12) << 2
+                if hl < 20 or hl > plen:
+                    raise ParseError("tcp", 66, "data offset",
+                                     f"header length {hl} invalid for {plen} TCP bytes")
+                return (6, src, dst, sport, dport, seq, ack, word & 0x1FF, win, hl, plen - hl,
+                        plen, 54)
         except (struct.error, IndexError):
             pass  # a short frame: the general path below names what is missing
     try:

@@ -14,7 +14,7 @@ from typing import Final
 
 from synack.wire.checksum import internet_checksum, ones_complement_sum
 from synack.wire.errors import ParseError
-from synack.wire.tcp import IPPROTO_TCP, TcpSegment, build_tcp, parse_tcp
+from synack.wire.tcp import IPPROTO_TCP, TcpSegment, build_tcp, fast_init, parse_tcp
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -32,6 +32,7 @@ _V6_EXTENSIONS: Final = frozenset((IPV6_HOP_BY_HOP, IPV6_ROUTING, IPV6_FRAGMENT,
                                    IPV6_DEST_OPTS))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IPv4Header:
     """An IPv4 header. `total_length` and `checksum` of None are computed by `build_ipv4`;
@@ -72,6 +73,7 @@ class IPv4Header:
         return bool(self.flags & IPV4_MF) or self.fragment_offset != 0
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IPv6Extension:
     """One IPv6 extension header: its type (the Next Header value that named it) and its bytes as
@@ -81,6 +83,7 @@ class IPv6Extension:
     data: bytes
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IPv6Header:
     """An IPv6 header. `next_header` is the fixed header's field (the first extension's type when
@@ -104,6 +107,7 @@ class IPv6Header:
         return 40 + sum(len(e.data) for e in self.extensions)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IpPacket:
     """An IP packet: `protocol` is the upper-layer protocol (after IPv6 extension headers) and
@@ -125,6 +129,31 @@ class IpPacket:
     @property
     def dst(self) -> IPAddress:
         return self.header.dst
+
+
+# Recently seen addresses by their packed bytes: building an ipaddress object costs more than
+# the rest of an IPv4 header decode, and a host or a capture sees the same addresses again.
+_V4_ADDRESSES: dict[bytes, IPv4Address] = {}
+_V6_ADDRESSES: dict[bytes, IPv6Address] = {}
+_ADDRESS_CACHE_MAX: Final = 4096
+
+
+def _v4_address(packed: bytes) -> IPv4Address:
+    addr = _V4_ADDRESSES.get(packed)
+    if addr is None:
+        if len(_V4_ADDRESSES) >= _ADDRESS_CACHE_MAX:
+            _V4_ADDRESSES.clear()
+        addr = _V4_ADDRESSES[packed] = IPv4Address(packed)
+    return addr
+
+
+def _v6_address(packed: bytes) -> IPv6Address:
+    addr = _V6_ADDRESSES.get(packed)
+    if addr is None:
+        if len(_V6_ADDRESSES) >= _ADDRESS_CACHE_MAX:
+            _V6_ADDRESSES.clear()
+        addr = _V6_ADDRESSES[packed] = IPv6Address(packed)
+    return addr
 
 
 _V4: Final = struct.Struct("!BBHHHBBH4s4s")
@@ -150,7 +179,7 @@ def parse_ipv4(data: bytes) -> IpPacket:
     flags = frag >> 13
     offset = frag & 0x1FFF
     header = IPv4Header(
-        IPv4Address(src), IPv4Address(dst), proto, ttl, tos, ident, flags, offset,
+        _v4_address(src), _v4_address(dst), proto, ttl, tos, ident, flags, offset,
         data[20:ihl], total, checksum,
     )
     return IpPacket(header, proto, data[ihl:total], bool(flags & IPV4_MF) or offset != 0)
@@ -193,7 +222,7 @@ def parse_ipv6(data: bytes) -> IpPacket:
         if fragment:
             break
     header = IPv6Header(
-        IPv6Address(src), IPv6Address(dst), nxt, hlim, (vtf >> 20) & 0xFF, vtf & 0xFFFFF,
+        _v6_address(src), _v6_address(dst), nxt, hlim, (vtf >> 20) & 0xFF, vtf & 0xFFFFF,
         tuple(exts), plen,
     )
     return IpPacket(header, proto, data[off:end], fragment)
@@ -270,16 +299,24 @@ def build_tcp_packet(
     dont_fragment: bool = True,
 ) -> bytes:
     """An IPv4 or IPv6 packet (by address family) carrying `seg`, every checksum filled."""
-    tcp = build_tcp(seg, src.packed, dst.packed)
-    if type(src) is IPv4Address and type(dst) is IPv4Address:
-        return build_ipv4(
-            IPv4Header(src, dst, IPPROTO_TCP, ttl, ident=ident,
-                       flags=IPV4_DF if dont_fragment else 0),
-            tcp,
-        )
-    if type(src) is IPv6Address and type(dst) is IPv6Address:
-        return build_ipv6(IPv6Header(src, dst, IPPROTO_TCP, ttl), tcp)
-    raise ValueError("source and destination must be the same address family")
+    src_b, dst_b = src.packed, dst.packed
+    tcp = build_tcp(seg, src_b, dst_b)
+    if len(src_b) != len(dst_b):
+        raise ValueError("source and destination must be the same address family")
+    if len(src_b) == 4:
+        # The header is packed directly (no IPv4Header value) since every segment sent goes here.
+        try:
+            head = _V4.pack(0x45, 0, 20 + len(tcp), ident,
+                            (IPV4_DF << 13) if dont_fragment else 0, ttl, IPPROTO_TCP, 0,
+                            src_b, dst_b)
+        except struct.error as exc:
+            raise ValueError(f"IPv4 field out of range: {exc}") from None
+        c = internet_checksum(head)
+        return head[:10] + bytes((c >> 8, c & 0xFF)) + head[12:] + tcp
+    try:
+        return _V6.pack(0x60000000, len(tcp), IPPROTO_TCP, ttl, src_b, dst_b) + tcp
+    except struct.error as exc:
+        raise ValueError(f"IPv6 field out of range: {exc}") from None
 
 
 def parse_tcp_packet(data: bytes | memoryview) -> tuple[IpPacket, TcpSegment]:

@@ -1,0 +1,128 @@
+"""Benchmark `synack analyze` against tshark, tcpdump and a dpkt loop on one synthetic capture.
+
+    python benchmarks/bench_analyze.py [--packets 1000000] [--capture FILE] [--ipv6-share 0.3]
+
+Generates (or reuses) a capture of many short TCP connections (IPv4 and IPv6) with
+benchmarks/synth.py, then runs, one after the other and each as its own process:
+
+- `synack analyze CAPTURE --json` (connection records to /dev/null),
+- `tshark -2 -r CAPTURE -T fields -e tcp.analysis.*` (the same analysis flags and initial RTT),
+- `tcpdump -nn -r CAPTURE` (one text line per packet),
+- a dpkt loop decoding Ethernet/IP/TCP headers (no connection tracking),
+
+and prints packets/s (wall clock), CPU seconds and peak resident memory of each, with ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+TSHARK_FIELDS = [
+    "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
+    "lost_segment", "duplicate_ack", "zero_window", "zero_window_probe", "window_update",
+    "keep_alive", "initial_rtt",
+]
+
+DPKT_LOOP = r"""
+import socket, sys
+import dpkt
+n = tcp_n = 0
+with open(sys.argv[1], "rb") as f:
+    for ts, buf in dpkt.pcap.Reader(f):
+        n += 1
+        eth = dpkt.ethernet.Ethernet(buf)
+        ip = eth.data
+        if isinstance(ip, (dpkt.ip.IP, dpkt.ip6.IP6)) and isinstance(ip.data, dpkt.tcp.TCP):
+            tcp = ip.data
+            tcp_n += 1
+            _ = (ip.src, ip.dst, tcp.sport, tcp.dport, tcp.seq, tcp.ack, tcp.flags, tcp.win,
+                 len(tcp.data))
+print(n, tcp_n, file=sys.stderr)
+"""
+
+
+def measure(argv: list[str]) -> tuple[float, float, float, int]:
+    """Run `argv` with stdout to /dev/null: (wall s, CPU s, peak RSS MB, exit status)."""
+    start = time.perf_counter()
+    with open(os.devnull, "wb") as null:
+        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    cpu = usage.ru_utime + usage.ru_stime
+    return wall, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--packets", type=int, default=1_000_000)
+    parser.add_argument("--ipv6-share", type=float, default=0.3)
+    parser.add_argument("--capture", type=Path, help="reuse (or create) this capture file")
+    parser.add_argument("--skip", action="append", default=[],
+                        help="skip a tool (synack, tshark, tcpdump, dpkt)")
+    args = parser.parse_args(argv)
+
+    capture = args.capture or Path(f"/tmp/synack-bench-{args.packets}.pcap")
+    if not capture.exists():
+        sys.path.insert(0, str(HERE))
+        from synth import generate
+
+        print(f"generating {args.packets} packets into {capture} ...", flush=True)
+        generate(capture, packets=args.packets, ipv6_share=args.ipv6_share, seed=1)
+    size = capture.stat().st_size
+    print(f"capture: {capture} ({size / 1e6:.1f} MB, {args.packets} packets, "
+          f"{args.ipv6_share:.0%} IPv6)")
+
+    tools: list[tuple[str, list[str]]] = [
+        ("synack analyze --json",
+         [sys.executable, "-m", "synack", "analyze", str(capture), "--json", "--no-progress"]),
+    ]
+    if shutil.which("tshark"):
+        cmd = ["tshark", "-2", "-n", "-r", str(capture), "-T", "fields"]
+        for f in TSHARK_FIELDS:
+            cmd += ["-e", f"tcp.analysis.{f}"]
+        tools.append(("tshark -2 -T fields (analysis)", cmd))
+    if shutil.which("tcpdump"):
+        tools.append(("tcpdump -nn -r", ["tcpdump", "-nn", "-r", str(capture)]))
+    try:
+        import dpkt  # noqa: F401
+
+        tools.append(("dpkt loop (headers only)", [sys.executable, "-c", DPKT_LOOP, str(capture)]))
+    except ImportError:
+        pass
+
+    results = []
+    for name, cmd in tools:
+        if any(skip in name for skip in args.skip):
+            continue
+        print(f"running {name} ...", flush=True)
+        wall, cpu, rss, code = measure(cmd)
+        results.append((name, wall, cpu, rss, code))
+
+    base = next((r for r in results if r[0].startswith("synack")), None)
+    print()
+    print(f"{'tool':<34} {'wall s':>8} {'cpu s':>8} {'pkts/s':>12} {'peak MB':>9} "
+          f"{'synack is':>12}")
+    for name, wall, cpu, rss, code in results:
+        rate = args.packets / wall
+        ratio = ""
+        if base is not None and name != base[0]:
+            factor = wall / base[1]
+            ratio = f"{factor:.1f}x faster" if factor >= 1 else f"{1 / factor:.1f}x slower"
+        status = "" if code == 0 else f"  (exit {code})"
+        print(f"{name:<34} {wall:8.2f} {cpu:8.2f} {rate:12,.0f} {rss:9.1f} {ratio:>12}{status}")
+    if base is not None:
+        print(f"\nsynack analyze: {args.packets / base[1]:,.0f} packets/s, "
+              f"peak {base[3]:.0f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
