@@ -22,6 +22,7 @@ import multiprocessing
 import socket
 import time
 import tracemalloc
+from functools import partial
 from typing import Any
 
 from synack.host import Host
@@ -61,7 +62,7 @@ class LifecycleDriver:
         self.sent_request = self.sent_response = False
         self.client_got = self.server_got = 0
         self.sconn = None
-        host = self.client.host
+        host: Any = self.client.host
         self.cconn = self.net.interact(
             self.client, lambda: host.connect(SERVER, PORT, self.net.now)
         )
@@ -71,7 +72,8 @@ class LifecycleDriver:
         if node is self.server:
             conn = self.sconn
             if conn is None:
-                conn = self.sconn = node.host.accept(PORT)
+                host: Any = node.host
+                conn = self.sconn = host.accept(PORT)
                 if conn is None:
                     return
             while conn.next_event() is not None:
@@ -193,7 +195,7 @@ def _pair() -> tuple[Network, Node, Node, Host, Host]:
     server = net.add_host("server", server_host, [SERVER])
     net.link(client, server)
     for port in LISTEN_PORTS:
-        net.interact(server, lambda p=port: server_host.listen(p, backlog=1 << 20))
+        net.interact(server, partial(server_host.listen, port, backlog=1 << 20))
     return net, client, server, client_host, server_host
 
 
@@ -227,7 +229,7 @@ def _populate(count: int, *, time_wait: bool) -> list[Any]:
     for i in range(count):
         port, local = LISTEN_PORTS[i % 2], 1024 + i // 2
         mine.append(net.interact(
-            client, lambda p=port, lp=local: client_host.connect(SERVER, p, net.now, local_port=lp)
+            client, partial(client_host.connect, SERVER, port, net.now, local_port=local)
         ))
         if i % 1000 == 999:
             net.run(until=net.now + 0.001)
@@ -238,10 +240,10 @@ def _populate(count: int, *, time_wait: bool) -> list[Any]:
         raise RuntimeError(f"only {len(accepted)} of {count} connections were accepted")
     if time_wait:
         for conn in accepted:
-            net.interact(server, lambda c=conn: c.close(net.now))
+            net.interact(server, partial(conn.close, net.now))
         net.run(until=net.now + 1.0)
         for conn in mine:
-            net.interact(client, lambda c=conn: c.close(net.now))
+            net.interact(client, partial(conn.close, net.now))
         net.run(until=net.now + 1.0)
         accepted.clear()
     net.after_activity.clear()

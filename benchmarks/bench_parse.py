@@ -11,7 +11,7 @@ ports, sequence and acknowledgment numbers, flags and payload length.
 - synack (CapturedPacket objects): iterating the reader itself + `decode_tcp`
 - synack full codec: `strip_link` + `parse_tcp_packet` (dataclasses, options), on a sample
 - dpkt: `dpkt.pcap.Reader` + `dpkt.ethernet.Ethernet` + attribute access on `.data.data`
-- tcpdump: `TZ=UTC tcpdump -nn -r FILE > /dev/null`
+- tcpdump: `TZ=UTC tcpdump -nn -r FILE > /dev/null`, and again with `-S`
 
 Rates are shown per wall-clock second and per CPU second (user + system, tcpdump's counted as a
 child process); on a shared machine the CPU figures are the steadier ones.
@@ -105,12 +105,12 @@ def run_dpkt(path: Path) -> Result:
     return packets, tcp, payload
 
 
-def run_tcpdump(path: Path) -> Result | None:
+def run_tcpdump(path: Path, *extra: str) -> Result | None:
     exe = shutil.which("tcpdump")
     if exe is None:
         return None
     subprocess.run(
-        [exe, "-nn", "-r", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [exe, "-nn", *extra, "-r", str(path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         check=True, env={**os.environ, "TZ": "UTC"},  # as `synack trace` lines are compared
     )
     return (-1, -1, -1)
@@ -139,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--full-sample", type=int, default=200_000,
                         help="packets decoded with the full codec (0 to skip)")
     args = parser.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress when piped
 
     tmp: tempfile.TemporaryDirectory[str] | None = None
     if args.capture:
@@ -172,6 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         tcpdump = timed(lambda: run_tcpdump(path))
         if tcpdump[0] is not None:
             rows.append(("TZ=UTC tcpdump -nn -r FILE >/dev/null", n, tcpdump[1], tcpdump[2], None))
+            # -S prints absolute sequence numbers: no per-connection table (tcpdump's relative
+            # numbering slows down as connections accumulate).
+            r, wall, cpu = timed(lambda: run_tcpdump(path, "-S"))
+            rows.append(("  the same with -S", n, wall, cpu, None))
 
         print(f"packets     {n:>10,}  TCP {n_tcp:,}  payload bytes {n_bytes:,}")
         print(f"{'':36} {'wall clock':>18} {'per CPU second':>22}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -17,7 +18,9 @@ from synack.capture.reader import open_capture
 from synack.wire.errors import ParseError
 from synack.wire.fastpath import decode_tcp
 
-ZEEK_TRACES = Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek" / "traces"
+ZEEK_TRACES = Path(os.environ.get(
+    "SYNACK_ZEEK_CAPTURES", Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek"
+)) / "traces"
 FIELDS = [
     "retransmission", "fast_retransmission", "spurious_retransmission", "out_of_order",
     "lost_segment", "duplicate_ack", "zero_window", "zero_window_probe", "zero_window_probe_ack",
@@ -85,11 +88,11 @@ def compare(path: Path) -> tuple[list[str], dict[str, int]]:
         entry = rtts.setdefault(id(stream), (stream, set()))
         if rtt:
             entry[1].add(rtt)
-    for stream, values in rtts.values():
-        if len(values) > 1:
-            problems.append(f"several initial RTTs {values}")
-        elif values:
-            if abs(float(values.pop()) - stream.first_rtt) > 2e-6:
+    for stream, shown in rtts.values():
+        if len(shown) > 1:
+            problems.append(f"several initial RTTs {shown}")
+        elif shown:
+            if abs(float(shown.pop()) - stream.first_rtt) > 2e-6:
                 problems.append(f"initial RTT {stream.first_rtt} != tshark's")
         elif stream.first_rtt:
             problems.append(f"initial RTT {stream.first_rtt}, tshark has none")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,11 @@ import pytest
 from synack.analyze.engine import analyze_file
 from synack.analyze.summary import ConnectionRecord
 
-ZEEK = Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek"
+# Another directory of Zeek-recorded captures (traces/ + expected_conn.tsv in the same format) can
+# be compared with SYNACK_ZEEK_CAPTURES=DIR.
+ZEEK = Path(os.environ.get(
+    "SYNACK_ZEEK_CAPTURES", Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek"
+))
 ROWS = list(csv.DictReader((ZEEK / "expected_conn.tsv").open(), delimiter="\t")) if (
     ZEEK / "expected_conn.tsv"
 ).exists() else []

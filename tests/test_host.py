@@ -266,3 +266,85 @@ def test_transfer_survives_loss_reordering_and_duplication(seed: int) -> None:
     assert client.state in (State.TIME_WAIT, State.CLOSED)  # simultaneous close is possible
     assert state["s"].state in (State.TIME_WAIT, State.CLOSED)
     assert list(a.connections) == [] and list(b.connections) == []
+
+
+def test_fast_codec_paths_match_the_wire_codec() -> None:
+    from synack.host import _build_tcp_fast, _parse_tcp_fast
+    from synack.wire.tcp import Nop, Timestamps, build_tcp, parse_tcp
+
+    rng = random.Random(5)
+    src, dst = CLIENT.packed, SERVER.packed
+    for i in range(300):
+        options: tuple = ()  # type: ignore[type-arg]
+        if i % 3 == 1:
+            options = (Nop(), Nop(), Timestamps(rng.getrandbits(32), rng.getrandbits(32)))
+        elif i % 3 == 2:
+            options = (Nop(), Timestamps(1, 2), Nop())
+        segment = TcpSegment(
+            rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(32), rng.getrandbits(32),
+            TcpFlags(rng.getrandbits(9)), rng.getrandbits(16), rng.getrandbits(16), options,
+            rng.randbytes(rng.randrange(0, 50)),
+        )
+        data = build_tcp(segment, src, dst)
+        assert _build_tcp_fast(segment, src, dst) == data
+        assert _parse_tcp_fast(data) == parse_tcp(data)
+
+
+def _time_wait_pair(config: object = None) -> tuple[Host, Host, Connection, TcpSegment]:
+    """Client host `a` holds a TIME-WAIT record; returns the server's last FIN too."""
+    from synack.tcp.config import TcpConfig
+
+    cfg = config if isinstance(config, TcpConfig) else TcpConfig()
+    a, b = Host([CLIENT], secret=b"client", config=cfg), Host([SERVER], secret=b"server")
+    b.listen(80)
+    c = a.connect(SERVER, 80, 0.0)
+    pump(a, b)
+    s = b.accept(80)
+    assert s is not None
+    c.close(0.0)
+    pump(a, b)
+    s.close(0.0)
+    fin = pump(a, b)[0][1]
+    assert a.time_wait_count == 1
+    return a, b, c, fin
+
+
+def _inject(host: Host, x: TcpSegment, now: float = 1.0) -> list[TcpSegment]:
+    host.receive_packet(build_tcp_packet(SERVER, CLIENT, x), now)
+    return [parse_tcp_packet(p)[1] for p in host.packets_to_send()]
+
+
+def _from_peer(fin: TcpSegment, flags: TcpFlags, seq_delta: int) -> TcpSegment:
+    return TcpSegment(fin.src_port, fin.dst_port, (fin.seq + 1 + seq_delta) & 0xFFFFFFFF,
+                      fin.ack, flags, 500)
+
+
+def test_time_wait_record_follows_rfc_9293() -> None:
+    a, _, _, fin = _time_wait_pair()
+    assert _inject(a, _from_peer(fin, TcpFlags.FIN, 1)) == []  # acceptable, no ACK bit: drop
+    assert _inject(a, _from_peer(fin, TcpFlags.ACK, 0)) == []  # a bare ACK
+    (reply,) = _inject(a, _from_peer(fin, TcpFlags.ACK, -1))  # old: acknowledged again
+    assert int(reply.flags) == TcpFlags.ACK
+    (challenge,) = _inject(a, _from_peer(fin, TcpFlags.RST, 5))  # RFC 5961: not exact
+    assert int(challenge.flags) == TcpFlags.ACK and a.time_wait_count == 1
+    assert _inject(a, _from_peer(fin, TcpFlags.RST, 0)) == []  # exact: the record goes
+    assert a.time_wait_count == 0
+
+
+def test_time_wait_rfc1337_ignores_rst() -> None:
+    from synack.tcp.config import TcpConfig
+
+    a, _, _, fin = _time_wait_pair(TcpConfig(rfc1337=True))
+    assert _inject(a, _from_peer(fin, TcpFlags.RST, 0)) == []
+    assert a.time_wait_count == 1
+
+
+def test_time_wait_syn_challenge_ack_when_reuse_is_off() -> None:
+    from synack.tcp.config import TcpConfig
+
+    a, _, _, fin = _time_wait_pair(TcpConfig(time_wait_accepts_syn=False))
+    (challenge,) = _inject(a, _from_peer(fin, TcpFlags.SYN, 100))
+    assert int(challenge.flags) == TcpFlags.ACK and a.time_wait_count == 1
+    a2, _, _, fin2 = _time_wait_pair(TcpConfig(time_wait_accepts_syn=False, rfc5961_syn=False))
+    (rst,) = _inject(a2, _from_peer(fin2, TcpFlags.SYN, 0))
+    assert int(rst.flags) == TcpFlags.RST | TcpFlags.ACK and a2.time_wait_count == 0

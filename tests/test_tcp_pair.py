@@ -250,3 +250,16 @@ def test_refused_connection() -> None:
     assert brief([rst]) == [("R.", 0, (C_ISS + 1) & SEQ_MASK, 0, 0)]
     client.segment_arrived(rst, 0.0)
     assert isinstance(client.error, ConnectionRefusedError)
+
+
+def test_text_on_a_simultaneous_open_syn_waits_for_established() -> None:
+    from test_tcp_support import IRS, ISS, A, Rig, S, s, seg
+
+    rig = Rig().syn_sent()
+    assert rig.feed(seg(S, IRS, 0, b"abc")) == [("S.", ISS, s(IRS + 1), 64240, 0)]
+    assert rig.conn.readable == 0
+    assert rig.feed(seg(A, IRS + 4, ISS + 1)) == []
+    assert rig.state is State.ESTABLISHED
+    assert rig.conn.receive() == b"abc"
+    rig.conn.close(rig.now)
+    assert rig.out() == [("F.", s(ISS + 1), s(IRS + 4), 64240, 0)]

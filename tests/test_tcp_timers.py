@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from synack.tcp.config import TcpConfig
 from synack.tcp.events import ConnectionFailed
 from synack.tcp.state import State
 from synack.tcp.timers.rto import RtoEstimator
@@ -181,3 +182,25 @@ def test_zero_window_probes_and_window_update() -> None:
         pair.run_until(pair.now + 1.0)
         got += pair.server.receive(now=pair.now)
     assert got == data[:sent]
+
+
+def test_handshake_timeout_like_tcp_keepinit() -> None:
+    rig = Rig(plain_config(syn_timeout=5.0)).syn_sent()
+    assert rig.advance(1.0) == [("S", ISS, 0, WIN, 0)]
+    assert rig.advance(2.0) == [("S", ISS, 0, WIN, 0)]
+    assert rig.advance(2.0) == []
+    assert rig.state is State.CLOSED and isinstance(rig.conn.error, TimeoutError)
+
+
+def test_syn_retransmissions_drop_options() -> None:
+    rig = Rig(TcpConfig(syn_drop_options_after=2))
+    rig.conn.connect(0.0)
+    syns = [rig.conn.segments_to_send()[0]]
+    for _ in range(4):
+        deadline = rig.conn.next_deadline()
+        assert deadline is not None
+        rig.now = deadline
+        rig.conn.handle_timer(deadline)
+        syns.append(rig.conn.segments_to_send()[0])
+    assert [len(x.options) for x in syns] == [5, 5, 5, 1, 1]
+    assert syns[-1].options == (Mss(1460),)

@@ -165,7 +165,10 @@ def routing_header(rng: random.Random, next_header: int) -> bytes:
     kind = rng.choice([0, 2, 4, 4, 3])
     count = rng.randint(1, 3) if kind != 2 else 1
     extra = bytes([rng.randint(0, count - 1), rng.choice([0, 0, 0x80]), 0, rng.randint(0, 20)])
-    head = bytes([next_header, 2 * count, kind, rng.randint(0, count)])
+    if kind != 4 and rng.random() < 0.1:
+        extra = random_bytes(rng, 4)  # reserved bits set
+    length = 2 * count if rng.random() < 0.9 else 2 * count - 1
+    head = bytes([next_header, length, kind, rng.randint(0, count)])
     return (
         head
         + (extra if kind == 4 else bytes(4))
@@ -316,3 +319,22 @@ def test_application_first_lines_match_tcpdump(tmp_path: Path) -> None:
     got = synack_packets(path)
     assert len(got) > 1400
     assert {number: expected.get(number) for number in got} == got
+
+
+@needs_tcpdump
+@pytest.mark.tools
+@pytest.mark.parametrize("link_type", LINK_TYPES)
+def test_mutated_frames_match_tcpdump(tmp_path: Path, link_type: int) -> None:
+    """The same frames with a few random bytes overwritten in their first 80 bytes."""
+    rng = random.Random(793 + link_type)
+    path = tmp_path / "mutated.pcap"
+    with open_writer(path, link_type) as capture:
+        for index in range(1000):
+            data = bytearray(frame(rng, link_type, ip_packet(rng)))
+            for _ in range(rng.randint(1, 3)):
+                data[rng.randrange(min(len(data), 80))] = rng.getrandbits(8)
+            original_length = len(data) + rng.choice([0, 0, 0, 5])
+            capture.write(1_650_000_000_000_000_000 + index * 1000, bytes(data), original_length)
+    result = compare(path)
+    assert result.total > 700
+    assert result.mismatches == [], result.report()

@@ -186,3 +186,29 @@ def test_veth_to_nested_namespace_carries_kernel_tcp() -> None:
                 assert addr[0] == "198.51.100.1"
                 client.sendall(b"across the pair")
                 assert conn.recv(100) == b"across the pair"
+
+
+@needs_tun
+def test_kernel_completes_a_partial_checksum_written_with_vnet_header() -> None:
+    """A SYN-ACK whose checksum field holds only the pseudo-header sum (NEEDS_CSUM) is
+    completed and accepted by the kernel; with `trust_partial` reads skip the completion."""
+    with tun.private_netns():
+        device = tun.open_tun_link(tun.TunLink(), vnet_hdr=True)
+        with device, socket.socket() as client:
+            device.set_offload(tun.TUN_F_CSUM)
+            device.trust_partial = True
+            client.setblocking(False)
+            client.connect_ex((str(SYNACK), 8080))
+            _, syn = read_tcp(device, 8080)
+            options = (Mss(1460),)
+            seg = TcpSegment(8080, syn.src_port, 7, (syn.seq + 1) & 0xFFFFFFFF,
+                             TcpFlags.SYN | TcpFlags.ACK, 1000, options=options)
+            full = build_tcp_packet(SYNACK, KERNEL, seg)
+            length = len(full) - 20
+            partial = pseudo_header_sum(SYNACK.packed, KERNEL.packed, 6, length)
+            packet = full[:36] + partial.to_bytes(2, "big") + full[38:]
+            assert not tcp_checksum_ok(packet[20:], SYNACK.packed, KERNEL.packed)
+            assert device.write(packet, partial=True)
+            _, ack = read_tcp(device, 8080)
+            assert ack.flags == TcpFlags.ACK and ack.ack == 8
+            assert client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0

@@ -182,14 +182,14 @@ def frames(draw: st.DrawFn) -> tuple[int, bytes]:
     return link, net
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(frames())
 def test_agrees_with_codec_on_generated_frames(lf: tuple[int, bytes]) -> None:
     link_type, frame = lf
     assert reference(link_type, frame) == agree(link_type, frame)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from([0, 1, 101, 113, 276]), st.binary(max_size=100), st.data())
 def test_fuzzed_frames_raise_only_parse_error(link_type: int, tail: bytes,
                                               data: st.DataObject) -> None:

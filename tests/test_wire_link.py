@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from synack.wire.errors import ParseError
-from synack.wire.link import LinkFrame, LinkType, network_packet, strip_link
+from synack.wire.link import LinkFrame, LinkType, build_frame, network_packet, strip_link
 
 MACS = bytes.fromhex("0200000000010200000000 02".replace(" ", ""))
 IP4 = bytes.fromhex("4500001400000000400600000a0000010a000002")
@@ -111,3 +111,40 @@ def test_fuzzed_frames_raise_only_parse_error(link_type: int, frame: bytes) -> N
     except ParseError:
         return
     assert 0 <= lf.network_offset <= len(frame)
+
+
+packets = st.tuples(st.sampled_from([IP4, IP6]), st.binary(max_size=20)).map(
+    lambda parts: parts[0] + parts[1]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(packets, st.sampled_from([1, 113, 276]),
+       st.lists(st.integers(0, 4095), max_size=3).map(tuple),
+       st.lists(st.integers(0, 2**20 - 1), max_size=3).map(tuple))
+def test_build_frame_round_trip_tagged(packet: bytes, link_type: int, vlans: tuple[int, ...],
+                                       labels: tuple[int, ...]) -> None:
+    frame = build_frame(link_type, packet, vlans=vlans, mpls=labels)
+    lf = strip_link(link_type, frame)
+    assert lf.vlans == vlans and lf.mpls == labels
+    assert lf.ethertype == (0x0800 if packet[0] >> 4 == 4 else 0x86DD)
+    assert frame[lf.network_offset :] == packet
+
+
+@settings(max_examples=50, deadline=None)
+@given(packets, st.sampled_from([0, 101, 108]), st.sampled_from(["little", "big"]))
+def test_build_frame_round_trip_plain(packet: bytes, link_type: int, order: str) -> None:
+    frame = build_frame(link_type, packet, loopback_order=order)  # type: ignore[arg-type]
+    lf = strip_link(link_type, frame)
+    assert lf == LinkFrame(lf.network_offset, 0x0800 if packet[0] >> 4 == 4 else 0x86DD)
+    assert frame[lf.network_offset :] == packet
+
+
+def test_build_frame_rejects() -> None:
+    with pytest.raises(ValueError):
+        build_frame(101, b"\x10")
+    with pytest.raises(ValueError):
+        build_frame(101, IP4, vlans=(1,))
+    with pytest.raises(ValueError):
+        build_frame(229, IP4)
+    assert build_frame(228, IP4) == IP4

@@ -36,18 +36,23 @@ from synack.tcp.state import State
 from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_header_sum
 from synack.wire.errors import ParseError
 from synack.wire.ip import build_tcp_packet, parse_tcp_packet
-from synack.wire.seq import SEQ_MASK, seq_gt
+from synack.wire.seq import SEQ_MASK, seq_diff
 from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, build_tcp, parse_tcp
 
 # local address, local port, remote address, remote port; addresses packed (4 or 16 bytes)
 Key = tuple[bytes, int, bytes, int]
 
 EPHEMERAL_PORTS: Final = (32768, 60999)  # Linux ip_local_port_range
-# A TIME-WAIT record: snd_nxt rcv_nxt ts_recent ts_offset expires window ts_ok, and how many
-# entries of the expiry FIFO name this 4-tuple (each restart of 2*MSL appends one).
-_TW: Final = struct.Struct("!IIIIdHBH")
+# A TIME-WAIT record: snd_nxt rcv_nxt ts_recent ts_offset expires, window field, ts_ok, how many
+# entries of the expiry FIFO name this 4-tuple (each restart of 2*MSL appends one), RCV.WND.
+_TW: Final = struct.Struct("!IIIIdHBHI")
+_TW_QUEUED: Final = 7  # field index of the FIFO entry count
+_TW_WND: Final = 8  # RCV.WND in bytes
 _NOP: Final = Nop()
 _V4: Final = struct.Struct("!BBHHHBBH4s4s")
+_TCP: Final = struct.Struct("!HHIIHHHH")
+_TCP_TS: Final = struct.Struct("!HHIIHHHHIII")  # header + nop, nop, timestamps
+_TS_KIND: Final = b"\x01\x01\x08\x0a"
 _FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 
 
@@ -227,7 +232,7 @@ class Host:
                 ) != 0xFFFF:
                     stats.bad_checksum += 1
                     return
-                seg = parse_tcp(tcp)
+                seg = _parse_tcp_fast(tcp)
             else:
                 packet, seg = parse_tcp_packet(data)
                 src = packet.header.src.packed
@@ -330,7 +335,7 @@ class Host:
 
     def _packet(self, src: bytes, dst: bytes, seg: TcpSegment) -> bytes:
         """The IP packet carrying `seg` (as `build_tcp_packet`: TTL 64, DF, ident 0)."""
-        tcp = build_tcp(seg, src, dst)
+        tcp = _build_tcp_fast(seg, src, dst)
         if len(src) == 4:
             head = _V4.pack(0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
             checksum = internet_checksum(head)
@@ -386,7 +391,7 @@ class Host:
         if self._conns.get(key) is not conn:
             return
         state = conn.state
-        listener = self._parent.get(conn)
+        listener = self._parent.get(conn) if self._parent else None
         if listener is not None and state is not State.SYN_RECEIVED:
             del self._parent[conn]
             listener.pending.discard(conn)
@@ -464,6 +469,7 @@ class Host:
         self._tw[key] = _TW.pack(
             conn.snd_nxt, conn.rcv_nxt, conn.ts_recent, conn.ts_offset, expires,
             min(conn.rcv_wnd >> conn.rcv_wscale, 0xFFFF), 1 if conn.ts_ok else 0, 1,
+            conn.rcv_window,
         )
         self._tw_fifo.append(key)
         if self.on_transition is not None:
@@ -479,8 +485,8 @@ class Host:
                 fifo.popleft()
                 continue
             fields_ = list(_TW.unpack(record))
-            if fields_[7] > 1:  # a later FIFO entry (a restart) supersedes this one
-                fields_[7] -= 1
+            if fields_[_TW_QUEUED] > 1:  # a later FIFO entry (a restart) supersedes this one
+                fields_[_TW_QUEUED] -= 1
                 tw[key] = _TW.pack(*fields_)
                 fifo.popleft()
                 continue
@@ -493,21 +499,23 @@ class Host:
                 conn.expire_time_wait(now)
 
     def _time_wait_segment(self, key: Key, seg: TcpSegment, now: float) -> None:
-        """A segment for a TIME-WAIT record (as Linux's tcp_timewait_state_process, no PAWS)."""
+        """RFC 9293 §3.10.7.4 for a TIME-WAIT record (what `Connection` does in TIME-WAIT), with
+        Linux's reuse of the 4-tuple by a SYN above the old sequence space."""
         self.stats.time_wait_hits += 1
+        cfg = self.config
         record = self._tw[key]
-        snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window, ts_ok, queued = _TW.unpack(record)
+        snd_nxt, rcv_nxt, ts_recent, ts_offset, _, window, ts_ok, queued, wnd = _TW.unpack(record)
         flags = int(seg.flags)
         seq = seg.seq
-        if seq == rcv_nxt and (flags & RST or (not seg.payload and not flags & (SYN | FIN))):
-            if flags & RST:  # RFC 9293 §3.10.7.4: RST in TIME-WAIT: delete the record
-                self._drop_time_wait(key, now, "RST received")
-            return  # a bare ACK: nothing to do
-        if flags & RST:
-            return
-        if flags & SYN and not flags & ACK and seq_gt(seq, rcv_nxt):
-            # A new connection on the same 4-tuple above the old sequence space (as Linux and
-            # FreeBSD): forget TIME-WAIT, give the SYN to the listener with a larger ISN.
+        seg_len = len(seg.payload) + (flags & SYN and 1) + (flags & FIN)
+        delta = seq_diff(seq, rcv_nxt)
+        if seg_len == 0:
+            ok = delta == 0 if wnd == 0 else 0 <= delta < wnd
+        else:
+            ok = wnd > 0 and (0 <= delta < wnd or 0 <= delta + seg_len - 1 < wnd)
+        if flags & SYN and not flags & (ACK | RST) and cfg.time_wait_accepts_syn and delta > 0:
+            # Linux (and FreeBSD): a SYN above the old sequence space opens a new connection;
+            # TIME-WAIT is forgotten and the SYN goes to the listener with a larger ISN.
             listener = self._listeners.get(key[1])
             self._drop_time_wait(key, now, "SYN for a new connection")
             if listener is not None:
@@ -515,11 +523,36 @@ class Host:
             else:
                 self._reply_reset(key, seg)
             return
-        if flags & ACK:  # a retransmitted FIN (or any segment with ACK): restart 2*MSL
-            expires = now + self.config.time_wait
+        reply = True
+        if not ok:  # first: sequence check
+            if flags & RST:
+                return
+        elif flags & RST:  # second: RST
+            if cfg.rfc5961_rst and delta != 0:
+                reply = self._limiter.allow(now)  # challenge ACK
+            else:
+                if not cfg.rfc1337:  # RFC 1337 would ignore it
+                    self._drop_time_wait(key, now, "RST received")
+                return
+        elif flags & SYN:  # fourth: SYN
+            if cfg.rfc5961_syn:
+                reply = self._limiter.allow(now)  # challenge ACK
+            else:  # RFC 793: a SYN in the window resets
+                self._drop_time_wait(key, now, "SYN received")
+                rst = TcpSegment(key[1], key[3], snd_nxt, rcv_nxt, _FLAGS[RST | ACK], 0)
+                self._out.append(self._packet(key[0], key[2], rst))
+                return
+        elif not flags & ACK:  # fifth: no ACK: drop
+            return
+        elif not flags & FIN:
+            return  # an ACK (text is ignored after a FIN)
+        if flags & ACK:  # a retransmitted FIN restarts 2*MSL
+            expires = now + cfg.time_wait
             self._tw[key] = _TW.pack(snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window,
-                                     ts_ok, min(queued + 1, 0xFFFF))
+                                     ts_ok, min(queued + 1, 0xFFFF), wnd)
             self._tw_fifo.append(key)
+        if not reply:
+            return
         options: tuple[Nop | Timestamps, ...] = ()
         if ts_ok:
             tsval = (int(now * 1000) + ts_offset) & SEQ_MASK
@@ -533,3 +566,46 @@ class Host:
         if conn is not None:
             conn.expire_time_wait(now, cause)
 
+
+
+def _parse_tcp_fast(data: bytes) -> TcpSegment:
+    """`parse_tcp` for the two shapes nearly every segment has (no options; nop, nop, timestamps),
+    without the general option walk; anything else goes to `parse_tcp`."""
+    n = len(data)
+    if n >= 20:
+        word = (data[12] << 8) | data[13]
+        hlen = (word >> 12) << 2
+        if hlen == 20 and not word & 0x0E00:
+            sport, dport, seq, ack, _, window, checksum, urgent = _TCP.unpack_from(data)
+            return TcpSegment(sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgent, (),
+                              data[20:], checksum)
+        if hlen == 32 and n >= 32 and not word & 0x0E00 and data[20:24] == _TS_KIND:
+            sport, dport, seq, ack, _, window, checksum, urgent, _, tsval, tsecr = (
+                _TCP_TS.unpack_from(data)
+            )
+            return TcpSegment(sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgent,
+                              (_NOP, _NOP, Timestamps(tsval, tsecr)), data[32:], checksum)
+    return parse_tcp(data)
+
+
+def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes) -> bytes:
+    """`build_tcp` for segments without options or with only nop, nop, timestamps."""
+    options = seg.options
+    flags = int(seg.flags)
+    if not options and seg.checksum is None and not seg.padding and not seg.reserved:
+        head = _TCP.pack(seg.src_port, seg.dst_port, seg.seq, seg.ack, 0x5000 | flags,
+                         seg.window, 0, seg.urgent)
+    elif (
+        len(options) == 3 and type(options[2]) is Timestamps and type(options[0]) is Nop
+        and type(options[1]) is Nop and seg.checksum is None and not seg.padding
+        and not seg.reserved
+    ):
+        ts = options[2]
+        head = _TCP_TS.pack(seg.src_port, seg.dst_port, seg.seq, seg.ack, 0x8000 | flags,
+                            seg.window, 0, seg.urgent, 0x0101080A, ts.value, ts.echo)
+    else:
+        return build_tcp(seg, src, dst)
+    payload = seg.payload
+    length = len(head) + len(payload)
+    checksum = internet_checksum(head + payload, pseudo_header_sum(src, dst, 6, length))
+    return head[:16] + checksum.to_bytes(2, "big") + head[18:] + payload

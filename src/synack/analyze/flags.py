@@ -137,10 +137,36 @@ def analyze(
     if flags & _RST:
         stream.saw_rst = True
 
-    bits = 0
     nextseq = fwd.nextseq
     sfr = flags & _SFR
     lastack = fwd.lastack
+    if seq == nextseq and window and not sfr and (seglen > 1 or (seglen == 0 and ack != lastack)):
+        # Fast path: in-order data, or a new ACK, into an open window — no test below can fire
+        # but "ACKed unseen".
+        bits = 0
+        if (
+            flags & _ACK
+            and rev.maxseqtobeacked
+            and ((ack - rev.maxseqtobeacked + _HALF) & SEQ_MASK) - _HALF > 0
+        ):
+            bits = ACKED_UNSEEN
+            rev.maxseqtobeacked = rev.nextseq
+        if seglen:
+            end = (seq + seglen) & SEQ_MASK
+            fwd.nextseq = end
+            fwd.nextseqtime = now
+            if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+                fwd.maxseqtobeacked = end
+        elif not fwd.maxseqtobeacked:
+            fwd.maxseqtobeacked = nextseq
+        fwd.dupacks = 0
+        fwd.window = window
+        fwd.lastack = ack
+        fwd.lastacktime = now
+        fwd.lastflags = bits
+        return bits
+
+    bits = 0
     while True:  # one pass; `break` is Wireshark's "goto finished_fwd"
         # ZERO WINDOW PROBE: one byte at the next sequence number into a closed window.
         if seglen == 1 and seq == nextseq and rev.window == 0:

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import csv
-import dataclasses
 import json
 import math
-import operator
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -48,36 +46,51 @@ def _opt(v: Any) -> str:
     return json.dumps(v)
 
 
-def _json_template() -> tuple[str, tuple[int, ...]]:
-    """A %-format for one record (addresses, codes and states are plain ASCII) and the indexes
-    of the optional or boolean fields that `_opt` converts first."""
-    kinds = {f.name: str(f.type) for f in dataclasses.fields(ConnectionRecord)}
-    parts, fix = [], []
-    for i, name in enumerate(FIELDS):
-        kind = kinds[name]
-        if kind == "str":
-            spec = '"%s"'
-        elif kind == "int":
-            spec = "%d"
-        elif kind == "float":
-            spec = "%.6f"
-        else:
-            spec = "%s"
-            fix.append(i)
-        parts.append(f'"{name}":{spec}')
-    return "{" + ",".join(parts), tuple(fix)
-
-
-_TEMPLATE, _FIX = _json_template()
-_VALUES = operator.attrgetter(*FIELDS)
-
-
-def record_json(rec: ConnectionRecord, timeline: list[dict[str, Any]] | None = None) -> str:
-    """The record as one line of JSON (keys in field order)."""
-    values = list(_VALUES(rec))
-    for i in _FIX:
-        values[i] = _opt(values[i])
-    text = _TEMPLATE % tuple(values)
+def record_json(r: ConnectionRecord, timeline: list[dict[str, Any]] | None = None) -> str:
+    """The record as one line of JSON, keys in field order (addresses, codes and states are plain
+    ASCII, so they need no escaping; one f-string is several times faster than json.dumps)."""
+    text = (
+        "{"
+        f'"uid":"{r.uid}",'
+        f'"ts":{r.ts:.6f},'
+        f'"orig_h":"{r.orig_h}",'
+        f'"orig_p":{r.orig_p},'
+        f'"resp_h":"{r.resp_h}",'
+        f'"resp_p":{r.resp_p},'
+        f'"ip_version":{r.ip_version},'
+        f'"duration":{_opt(r.duration)},'
+        f'"orig_pkts":{r.orig_pkts},'
+        f'"resp_pkts":{r.resp_pkts},'
+        f'"orig_bytes":{_opt(r.orig_bytes)},'
+        f'"resp_bytes":{_opt(r.resp_bytes)},'
+        f'"conn_state":"{r.conn_state}",'
+        f'"history":"{r.history}",'
+        f'"orig_payload_bytes":{r.orig_payload_bytes},'
+        f'"resp_payload_bytes":{r.resp_payload_bytes},'
+        f'"last_seen":{r.last_seen:.6f},'
+        f'"direction_inferred":{_opt(r.direction_inferred)},'
+        f'"start_missing":{_opt(r.start_missing)},'
+        f'"handshake":"{r.handshake}",'
+        f'"syn_retransmissions":{r.syn_retransmissions},'
+        f'"handshake_rtt":{_opt(r.handshake_rtt)},'
+        f'"close":"{r.close}",'
+        f'"reset_by":{_opt(r.reset_by)},'
+        f'"reset_state":{_opt(r.reset_state)},'
+        f'"orig_state":"{r.orig_state}",'
+        f'"resp_state":"{r.resp_state}",'
+        f'"retransmissions":{r.retransmissions},'
+        f'"fast_retransmissions":{r.fast_retransmissions},'
+        f'"spurious_retransmissions":{r.spurious_retransmissions},'
+        f'"out_of_order":{r.out_of_order},'
+        f'"duplicate_acks":{r.duplicate_acks},'
+        f'"lost_segments":{r.lost_segments},'
+        f'"acked_unseen":{r.acked_unseen},'
+        f'"zero_windows":{r.zero_windows},'
+        f'"zero_window_probes":{r.zero_window_probes},'
+        f'"window_updates":{r.window_updates},'
+        f'"keep_alives":{r.keep_alives},'
+        f'"bad_checksums":{r.bad_checksums}'
+    )
     if timeline is not None:
         text += ',"timeline":' + json.dumps(timeline, separators=(",", ":"))
     return text + "}"

@@ -85,7 +85,7 @@ _COUNTER_BITS: tuple[tuple[str, tuple[int, ...]], ...] = tuple(
     (name, tuple(b for b in range(13) if wsflags.FIELD_BITS[field] >> b & 1))
     for name, field in COUNTERS
 )
-_NO_COUNTS = {name: 0 for name, _ in COUNTERS}
+_ZEROS = (0,) * len(COUNTERS)
 
 
 def _state_name(s: Side) -> str:
@@ -150,42 +150,25 @@ def make_record(conn: Connection, end_time: float) -> ConnectionRecord:
     state = z.conn_state(o.zs, r.zs, osize, rsize, history)
     counts = conn.counts
     if counts is None:
-        values = _NO_COUNTS
+        flag_counts: tuple[int, ...] = _ZEROS
     else:
-        values = {name: sum(counts[b] for b in bits) for name, bits in _COUNTER_BITS}
+        flag_counts = tuple(sum(counts[b] for b in bits) for _name, bits in _COUNTER_BITS)
+    rx, fast, spurious, ooo, dup, lost, unseen, zwin, zprobe, wupd, alive = flag_counts
     src, dst, sport, dport = o.key
+    rst_by = conn.rst_by
     rst_state: str | None = None
-    if conn.rst_by is not None and conn.rst_receiver_state is not None:
+    if rst_by is not None and conn.rst_receiver_state is not None:
         rst_state = conn.rst_receiver_state.value
     syn_by = o if o.syns else r
+    positive = duration > 0
+    # Positional, in field order (a record per connection: keyword passing costs too much).
     return ConnectionRecord(
-        uid=f"C{conn.number}",
-        ts=conn.start,
-        orig_h=_addr(src),
-        orig_p=sport,
-        resp_h=_addr(dst),
-        resp_p=dport,
-        ip_version=conn.version,
-        duration=duration if duration > 0 else None,
-        orig_pkts=o.zpkts,
-        resp_pkts=r.zpkts,
-        orig_bytes=osize if duration > 0 else None,
-        resp_bytes=rsize if duration > 0 else None,
-        conn_state=state,
-        history=history,
-        orig_payload_bytes=o.bytes,
-        resp_payload_bytes=r.bytes,
-        last_seen=conn.last_seen,
-        direction_inferred=conn.flipped or conn.start_missing,
-        start_missing=conn.start_missing,
-        handshake=handshake_outcome(conn),
-        syn_retransmissions=max(syn_by.syns - 1, 0),
-        handshake_rtt=conn.ws.first_rtt or None,
-        close=close_outcome(conn),
-        reset_by=None if conn.rst_by is None else ("orig" if conn.rst_by is o else "resp"),
-        reset_state=rst_state,
-        orig_state=_state_name(o),
-        resp_state=_state_name(r),
-        bad_checksums=o.chk_cnt + r.chk_cnt,
-        **values,
+        f"C{conn.number}", conn.start, _addr(src), sport, _addr(dst), dport, conn.version,
+        duration if positive else None, o.zpkts, r.zpkts, osize if positive else None,
+        rsize if positive else None, state, history, o.bytes, r.bytes, conn.last_seen,
+        conn.flipped or conn.start_missing, conn.start_missing, handshake_outcome(conn),
+        max(syn_by.syns - 1, 0), conn.ws.first_rtt or None, close_outcome(conn),
+        None if rst_by is None else ("orig" if rst_by is o else "resp"), rst_state,
+        _state_name(o), _state_name(r), rx, fast, spurious, ooo, dup, lost, unseen, zwin, zprobe,
+        wupd, alive, o.chk_cnt + r.chk_cnt,
     )

@@ -302,7 +302,6 @@ class Tracker:
         ack: int, flags: int, window: int, plen: int, checksum_ok: bool = True,
     ) -> None:
         """Process one TCP segment (fields as decoded from the wire)."""
-        self.packets += 1
         if now > self.now:
             self.now = now
             if now >= self.next_sweep:
@@ -334,21 +333,71 @@ class Tracker:
         side.pkts += 1
         if plen:
             side.bytes += plen
-            side.payload_pkts += 1
         if bits:
             _count(conn, bits)
-        if checksum_ok:
+        if not checksum_ok:
+            self.bad_checksums += 1
+            conn.scaled(side, "C", "chk")
+        elif flags & 0x07 or conn.first_seen != 3 or side.zs == z.INACTIVE:
             side.zpkts += 1
             self._zeek(conn, side, peer, flags, seq, ack, plen, window, now)
+            rfc.advance(side, peer, flags, seq, ack, plen, now)
+        else:
+            side.zpkts += 1
+            zs = side.zs
+            # Zeek's processing of a segment without SYN, FIN or RST from an endpoint already
+            # seen: `_zeek` with the branches that cannot apply left out.
+            end = (seq + plen) & _M
+            is_orig = side.is_orig
+            if plen:
+                mask = z.HIST_DATA if is_orig else z.HIST_DATA << 16
+                if not conn.hist_seen & mask:
+                    conn.check_history(z.HIST_DATA, "D", is_orig)
+            elif flags & _ACK:
+                mask = z.HIST_ACK if is_orig else z.HIST_ACK << 16
+                if not conn.hist_seen & mask:
+                    conn.check_history(z.HIST_ACK, "A", is_orig)
+            pzs = peer.zs
+            if window == 0 and pzs != z.CLOSED and zs != z.RESET:
+                conn.scaled(side, "W", "win0")
+            if not (side.did_close and peer.did_close):
+                conn.last_time = now
+            rel_ack = -1
+            if flags & _ACK:
+                if pzs == z.INACTIVE:
+                    peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
+                    rel_ack = 1
+                else:
+                    rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+                    if rel_ack >= 0:
+                        delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+                        if delta > 0 and not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA):
+                            peer.ack_seq = ack
+                    else:
+                        rel_ack = 0
+            if zs != z.RESET:
+                delta_last = ((end - side.last_seq + _HALF) & _M) - _HALF
+                if delta_last > 0:
+                    side.last_seq = end
+                elif plen:
+                    conn.scaled(side, "T", "rxmt")
+            if rel_ack > peer.r_trim:
+                if rel_ack <= peer.r_last and peer.r_blocks is None and not peer.fin_cnt:
+                    peer.r_trim = rel_ack  # nothing missing below the ACK
+                else:
+                    _ack_received(conn, peer, rel_ack)
+            if plen:
+                rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
+                if rel_seq == side.r_last and side.r_blocks is None and rel_seq >= side.r_trim:
+                    side.r_last = rel_seq + plen  # in order: delivered at once
+                elif rel_seq >= 0:
+                    _data_sent(side, rel_seq, plen)
             if (
-                flags & 0x07 or side.st is not _EST or peer.st is not _EST
-                or side.fin_seq >= 0 or peer.fin_seq >= 0 or side.acks_lost or peer.acks_lost
+                side.st is not _EST or peer.st is not _EST or side.fin_seq >= 0
+                or peer.fin_seq >= 0 or side.acks_lost or peer.acks_lost
             ):
                 rfc.advance(side, peer, flags, seq, ack, plen, now)
             # else: data or ACKs between two established endpoints change no state
-        else:
-            self.bad_checksums += 1
-            conn.scaled(side, "C", "chk")
         rows = conn.packets
         if rows is not None and len(rows) < self.keep_packets:
             o = conn.orig
@@ -450,51 +499,6 @@ class Tracker:
         self, conn: Connection, ep: Side, peer: Side, flags: int, seq: int, ack: int, plen: int,
         window: int, now: float,
     ) -> None:
-        zs = ep.zs
-        if not flags & 0x07 and zs != z.INACTIVE and conn.first_seen == 3:
-            # Fast path: no SYN, FIN or RST from an endpoint already seen — the same steps as
-            # below with the branches that cannot apply left out.
-            end = (seq + plen) & _M
-            is_orig = ep.is_orig
-            if plen:
-                mask = z.HIST_DATA if is_orig else z.HIST_DATA << 16
-                if not conn.hist_seen & mask:
-                    conn.check_history(z.HIST_DATA, "D", is_orig)
-            elif flags & _ACK:
-                mask = z.HIST_ACK if is_orig else z.HIST_ACK << 16
-                if not conn.hist_seen & mask:
-                    conn.check_history(z.HIST_ACK, "A", is_orig)
-            pzs = peer.zs
-            if window == 0 and pzs != z.CLOSED and zs != z.RESET:
-                conn.scaled(ep, "W", "win0")
-            if not (ep.did_close and peer.did_close):
-                conn.last_time = now
-            rel_ack = -1
-            if flags & _ACK:
-                if pzs == z.INACTIVE:
-                    peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
-                    rel_ack = 1
-                else:
-                    rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
-                    if rel_ack >= 0:
-                        delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
-                        if delta > 0 and not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA):
-                            peer.ack_seq = ack
-                    else:
-                        rel_ack = 0
-            if zs != z.RESET:
-                delta_last = ((end - ep.last_seq + _HALF) & _M) - _HALF
-                if delta_last > 0:
-                    ep.last_seq = end
-                elif plen:
-                    conn.scaled(ep, "T", "rxmt")
-            if rel_ack > peer.r_trim:
-                _ack_received(conn, peer, rel_ack)
-            if plen:
-                rel_seq = ((seq - ep.start_seq + _HALF) & _M) - _HALF
-                if rel_seq >= 0:
-                    _data_sent(ep, rel_seq, plen)
-            return
         is_orig = ep.is_orig
         syn = flags & _SYN
         fin = flags & _FIN

@@ -91,6 +91,7 @@ _PRINTS_OWN_ADDRESSES = frozenset({_IPPROTO_TCP, _IPPROTO_UDP, _IPPROTO_DCCP, _I
 _FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 _TCP_HEADER = struct.Struct("!HHIIBBHHH")
 _PORTS = struct.Struct("!HH")
+_TIMESTAMPS = struct.Struct("!II")
 _FLAG_LETTERS = (
     (_FIN, "F"),
     (_SYN, "S"),
@@ -470,24 +471,25 @@ class TcpdumpFormatter:
         self._ppp(p, offset + 6, payload)
 
     def _ppp(self, p: _Packet, offset: int, length: int) -> None:
-        """PPP (RFC 1661): optional address/control bytes, then a one- or two-byte protocol."""
+        """PPP (RFC 1661): address/control bytes when present (0xff 0x03, or pppd's direction
+        byte 0x00/0x01 before 0x03), then a one- or two-byte protocol."""
         p.protocol = "ppp"
-        if p.has(offset, 2) and p.data[offset : offset + 2] == b"\xff\x03":
+        if length < 2:
+            raise _Truncated("ppp")
+        if p.u16(offset) in (0x0003, 0x0103, 0xFF03):
             offset += 2
             length -= 2
-        if length < 1:
+        if length < 2:
             raise _Truncated("ppp")
         protocol = p.u8(offset)
         if protocol & 1:  # RFC 1661 §6.5 protocol field compression
             offset, length = offset + 1, length - 1
         else:
-            if length < 2:
-                raise _Truncated("ppp")
             protocol = p.u16(offset)
             offset, length = offset + 2, length - 2
-        if protocol == 0x0021:
+        if protocol in (0x0021, 0x002F, _ETHERTYPE_IP):  # IPv4, Van Jacobson uncompressed
             self._ipv4(p, offset, length)
-        elif protocol == 0x0057:
+        elif protocol in (0x0057, _ETHERTYPE_IPV6):
             self._ipv6(p, offset, length)
 
     def _null(self, p: _Packet, wire: int, *, big_endian: bool) -> None:
@@ -584,14 +586,14 @@ class TcpdumpFormatter:
             p.emit(f"truncated-ip {length}")
             raise _Stop
         hlen = (p.data[offset] & 0x0F) * 4
+        if hlen < 20:
+            p.emit(f"bad-hlen {hlen}")
+            raise _Stop
         total = p.u16(offset + 2)
         if length < total:
             p.emit(f"truncated-ip - {total - length} bytes missing! ")
         if total < hlen:
             p.emit(f"bad-len {total}")
-            raise _Stop
-        if hlen < 20:
-            p.emit(f"bad-hlen {hlen}")
             raise _Stop
         p.limit(offset, total)
         frag = p.u16(offset + 6)
@@ -724,8 +726,7 @@ class TcpdumpFormatter:
                 p.protocol = "dstopt"
                 advance = (p.u8(cp + 1) + 1) << 3
                 p.need(cp, advance)
-                p.emit("DSTOPT ")
-                _ipv6_options(p, cp + 2, advance - 2)
+                p.emit("DSTOPT ")  # its options are only checked with -v
             elif nh == _IPPROTO_ROUTING:
                 advance = self._ipv6_routing(p, cp)
             elif nh == _IPPROTO_AH:  # what follows AH goes to the IPv4-style demultiplexer
@@ -770,11 +771,19 @@ class TcpdumpFormatter:
                 p.emit(f", flags=0x{p.u8(cp + 5):x}")
             p.emit(f", tag={p.u16(cp + 6):x}")
         elif rtype in (0, 2):
+            if rtype == 2 and length != 2:  # RFC 6275 §6.4: exactly one address
+                p.emit(f" (invalid length {length}) (invalid)")
+                p.tcp = False
+                raise _Stop
             reserved = p.u32(cp + 4)
             if reserved:
                 p.emit(f", rsv=0x{reserved:x}")
         else:
             p.emit(" (unknown type) (invalid)")
+            p.tcp = False
+            raise _Stop
+        if length % 2:  # addresses are 16 bytes, two 8-byte units each
+            p.emit(f" (invalid length {length}) (invalid)")
             p.tcp = False
             raise _Stop
         for i in range(length // 2):
@@ -967,8 +976,8 @@ def _text_protocol(p: _Packet, offset: int, length: int, commands: frozenset[str
 
 
 def _ipv6_options(p: _Packet, start: int, length: int) -> None:
-    """Check hop-by-hop/destination options TLVs (RFC 8200 §4.2) as tcpdump does without -v:
-    nothing is printed unless one is malformed, which ends the line with ` [|hbhopt]`."""
+    """Check hop-by-hop option TLVs (RFC 8200 §4.2) as tcpdump does even without -v (looking for
+    a jumbo payload): nothing is printed unless one is malformed, which ends the line."""
     i = 0
     while i < length:
         kind = p.u8(start + i)
@@ -1032,6 +1041,16 @@ class _TcpOptions:
 
     def print(self) -> None:
         p = self.p
+        start = self.tcp_offset + 20
+        if (
+            self.left == 12
+            and p.data[start : start + 4] == b"\x01\x01\x08\x0a"
+            and p.has(start, 12)
+        ):
+            # The usual NOP, NOP, timestamps layout (RFC 7323 Appendix A), printed directly.
+            value, echo = _TIMESTAMPS.unpack_from(p.data, start + 4)
+            p.emit(f", options [nop,nop,TS val {value} ecr {echo}]")
+            return
         p.emit(", options [")
         try:
             self._walk()

@@ -1,7 +1,7 @@
 """The `synack` command.
 
-Each subcommand lives in its own module (`synack.cli.<name>`, attribute `command`) and is imported only
-when it runs, so `synack trace` never pays for the TUN driver's imports.
+Each subcommand lives in its own module (`synack.cli.<name>`, attribute `command`) and is
+imported only when it runs, so `synack trace` never pays for the TUN driver's imports.
 """
 
 from __future__ import annotations
@@ -15,14 +15,13 @@ from synack import __version__
 
 # name -> (module, one-line help shown by `synack --help`)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("synack.cli.demo", "Run a seed scenario on the simulated network and show every segment."),
-    "trace": ("synack.cli.trace", "Print a capture's TCP packets exactly as `tcpdump -nn -r` does."),
+    "demo": ("synack.cli.demo", "Run a seed scenario on the simulated network."),
+    "trace": ("synack.cli.trace", "Print TCP packets exactly as `tcpdump -nn -r` does."),
     "analyze": ("synack.cli.analyze", "Reconstruct every TCP connection in a capture."),
-    "run": ("synack.cli.run", "Run packetdrill-dialect scripts against the synack endpoint."),
-    "serve": ("synack.cli.serve", "Serve echo, discard or HTTP with synack on a TUN device."),
-    "connect": ("synack.cli.connect", "Connect with synack over a TUN device (send stdin or fetch a URL)."),
-    "lab": ("synack.cli.lab", "Run a synack-vs-Linux-kernel scenario in a private network namespace."),
-    "bench": ("synack.cli.bench", "Run the benchmarks that compare synack with its peers."),
+    "run": ("synack.cli.run", "Run packetdrill-dialect scripts against synack."),
+    "serve": ("synack.cli.serve", "Serve echo, discard or HTTP on a TUN device."),
+    "connect": ("synack.cli.connect", "Connect over a TUN device: send stdin or fetch a URL."),
+    "lab": ("synack.cli.lab", "Run a synack-vs-Linux scenario in a private namespace."),
 }
 
 
@@ -53,7 +52,7 @@ class LazyGroup(click.Group):
 def main() -> None:
     """synack: a pure-Python TCP you can watch.
 
-    An RFC 9293 endpoint on a deterministic simulated network or a Linux TUN device, an observer that
-    reconstructs every connection in a pcap/pcapng capture, and a lab of seed scenarios and
-    packetdrill-dialect conformance scripts.
+    An RFC 9293 endpoint on a deterministic simulated network or a Linux TUN device, an
+    observer that reconstructs every connection in a pcap/pcapng capture, and a lab of seed
+    scenarios and packetdrill-dialect conformance scripts.
     """

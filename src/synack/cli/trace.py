@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -36,8 +37,8 @@ def command(capture: str, absolute: bool) -> None:
             for _, line in trace_capture(reader, absolute=absolute):
                 out.write(line)
                 out.write("\n")
-        except BrokenPipeError:  # `synack trace big.pcap | head`
-            sys.stderr.close()
+        except BrokenPipeError:  # `synack trace big.pcap | head`: stop quietly
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
             return
         if reader.truncated is not None:
             out.flush()

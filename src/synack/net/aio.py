@@ -25,11 +25,14 @@ import ipaddress
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from synack.net.tun import Tun, TunLink, open_tun_link
 from synack.tcp import events as ev
 from synack.tcp.state import State
+
+if TYPE_CHECKING:
+    from synack.host import Host
 
 # (timestamp_ns, ip_packet, outgoing)
 Tap = Callable[[int, bytes, bool], None]
@@ -42,21 +45,12 @@ _READ_BATCH = 256  # packets read from the device before the connections are ser
 _WRITE_CHUNK = 256 * 1024  # program writes are queued in pieces of at most this size
 
 
-class HostLike(Protocol):
-    """What the driver needs of `synack.host.Host`."""
-
-    def receive_packet(self, data: bytes, now: float) -> None: ...
-    def packets_to_send(self) -> list[bytes]: ...
-    def next_deadline(self) -> float | None: ...
-    def handle_timer(self, now: float) -> None: ...
-
-
 class Stack:
     """One Host on one TUN device, driven by an asyncio loop."""
 
     def __init__(
         self,
-        host: Any,
+        host: Host,
         tun: Tun,
         *,
         loop: asyncio.AbstractEventLoop | None = None,
@@ -160,8 +154,8 @@ class Stack:
         now = self.loop.time()
         if self._inbox:
             inbox, self._inbox = self._inbox, []
-            for packet in inbox:
-                host.receive_packet(packet, now)
+            for early in inbox:
+                host.receive_packet(early, now)
         for _ in range(_READ_BATCH):
             packet = tun.read()
             if packet is None:

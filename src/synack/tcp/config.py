@@ -32,6 +32,11 @@ class TcpConfig:
     syn_retries: int = 6  # Linux tcp_syn_retries: SYN retransmissions before TimeoutError
     synack_retries: int = 5  # Linux tcp_synack_retries
     data_retries: int = 15  # Linux tcp_retries2
+    # Give up an unfinished handshake after this long (FreeBSD TCP_KEEPINIT); None: retries only.
+    syn_timeout: float | None = None
+    # SYN retransmissions after this many carry only the MSS option (FreeBSD rexmit_drop_options
+    # drops them at the third); None keeps the options.
+    syn_drop_options_after: int | None = None
     # RFC 9293 §3.3.2: MSL; TIME-WAIT lasts 2 * MSL.
     msl: float = 120.0
     fin_wait_2_timeout: float = 60.0  # Linux tcp_fin_timeout for orphaned connections
@@ -44,6 +49,10 @@ class TcpConfig:
     rfc5961_syn: bool = True
     rfc5961_ack: bool = True
     challenge_ack_limit: int = 1000  # per second per host (Linux tcp_challenge_ack_limit)
+    rfc1337: bool = False  # ignore RST in TIME-WAIT (RFC 1337 "F1", FreeBSD); Linux accepts it
+    # Linux / FreeBSD: a SYN above RCV.NXT reopens a connection in TIME-WAIT; False: RFC 9293 /
+    # RFC 5961 handling (challenge ACK, or RST with RFC 793 rules).
+    time_wait_accepts_syn: bool = True
     drop_synfin: bool = False  # drop SYN+FIN segments in LISTEN (FreeBSD net.inet.tcp.drop_synfin)
     rst_on_unread_close: bool = True  # Linux: close() with unread data sends RST (RFC 2525 §2.17)
 

@@ -245,6 +245,11 @@ class Connection:
         return self._rcvbuf.readable if self._rcvbuf is not None else 0
 
     @property
+    def rcv_window(self) -> int:
+        """RCV.WND: the part of the advertised window not yet filled."""
+        return self._rcv_window()
+
+    @property
     def at_eof(self) -> bool:
         """The peer's FIN arrived and every byte before it was read."""
         return self._fin_received and self.readable == 0
@@ -284,10 +289,16 @@ class Connection:
 
     def next_deadline(self) -> float | None:
         """When `handle_timer` must be called next (None: no timer running)."""
-        best: float | None = None
-        for t in (self._t_rtx, self._t_delack, self._t_persist, self._t_wait):
-            if t is not None and (best is None or t < best):
-                best = t
+        best = self._t_rtx
+        t = self._t_delack
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self._t_persist
+        if t is not None and (best is None or t < best):
+            best = t
+        t = self._t_wait
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     # ------------------------------------------------------------------ user calls
@@ -301,6 +312,8 @@ class Connection:
         self._set_state(_SYN_SENT, "connect()")
         self._send_syn()
         self._arm_rtx(now)
+        if self.config.syn_timeout is not None:
+            self._t_wait = now + self.config.syn_timeout
         self._touch()
 
     def listen(self) -> None:
@@ -412,6 +425,8 @@ class Connection:
                 self._delete("2*MSL timeout")
             elif self._state is _FIN_WAIT_2:
                 self._delete("FIN-WAIT-2 timeout")
+            elif self._state is _SYN_SENT or self._state is _SYN_RECEIVED:
+                self._fail(TimeoutError(110, "connection timed out"), "handshake timeout")
         if self._t_rtx is not None and now >= self._t_rtx:
             self._t_rtx = None
             self._on_rtx_timeout(now)
@@ -510,6 +525,8 @@ class Connection:
         self._set_state(_SYN_RECEIVED, "SYN received")
         self._send_syn()
         self._arm_rtx(now)
+        if self.config.syn_timeout is not None:
+            self._t_wait = now + self.config.syn_timeout
 
     def _arrive_syn_sent(self, seg: TcpSegment, now: float) -> None:
         """RFC 9293 §3.10.7.3 SYN-SENT."""
@@ -545,7 +562,11 @@ class Connection:
                 self._text_and_fin(seg, flags, now)  # continue at the sixth step
             self._output(now)
             return
-        # Simultaneous open: SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>.
+        # Simultaneous open: SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; text on the SYN
+        # waits until ESTABLISHED (it is acknowledged then).
+        if seg.payload:
+            self._rcvbuf = ReceiveBuffer(self.config.rcv_buf)
+            self._rcvbuf.insert(1, seg.payload)  # held beyond a one-byte gap until established
         self.snd_wnd = seg.window
         self.snd_wl1 = seg.seq
         self.snd_wl2 = ack
@@ -625,9 +646,12 @@ class Connection:
                     self._back_to_listen("RST received")
                 else:
                     self._fail(ConnectionRefusedError(111, "connection refused"), "RST received")
-            elif st in (_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT):
+            elif st in (_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT, _CLOSING):
+                # (CLOSING: the program may still ask; FreeBSD and Linux report the reset too.)
                 self._fail(ConnectionResetError(104, "connection reset by peer"), "RST received")
-            else:  # CLOSING, LAST-ACK, TIME-WAIT
+            elif st is _TIME_WAIT and cfg.rfc1337:
+                return  # RFC 1337: ignore RST in TIME-WAIT
+            else:  # LAST-ACK, TIME-WAIT
                 self._delete("RST received")
             return
 
@@ -892,7 +916,9 @@ class Connection:
             if usable < size:
                 # Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a partial segment only if it is at
                 # least half the largest window the peer offered.
-                if usable > 0 and usable >= self.max_snd_wnd >> 1:
+                # Also when nothing is in flight (no ACK would come to clock more out), as Linux
+                # fills whatever window it has.
+                if usable > 0 and (usable >= self.max_snd_wnd >> 1 or flight == 0):
                     size = usable
                 else:
                     if flight == 0 and self.snd_wnd < size and self._t_persist is None:
@@ -984,6 +1010,9 @@ class Connection:
         offer_ts = cfg.timestamps if not synack else self.ts_ok
         offer_sack = cfg.sack if not synack else self.sack_ok
         offer_ws = self.ws_ok if synack else cfg.window_scale is not None
+        drop = cfg.syn_drop_options_after
+        if drop is not None and not synack and self._rtx_count > drop:
+            offer_ts = offer_sack = offer_ws = False  # a middlebox may drop SYNs with options
         if offer_ts:
             opts += [_SACK_OK] if offer_sack else [_NOP, _NOP]
             opts.append(Timestamps(self._tsval(), self.ts_recent if synack else 0))
@@ -1153,8 +1182,19 @@ class Connection:
         self._quick = cfg.quick_acks
         self._rtx_count = 0
         self._t_rtx = None
+        self._t_wait = None
         self._set_state(_ESTABLISHED, cause)
         self._push_event(Connected())
+        buf = self._rcvbuf
+        if buf is not None and buf._starts == [buf.next + 1]:
+            # Text that came on the peer's SYN during a simultaneous open (see SYN-SENT).
+            chunk = buf._chunks.pop()
+            buf._starts.clear()
+            buf.last_range = None
+            buf.insert(0, bytes(chunk))
+            self.rcv_nxt = (self.rcv_nxt + len(chunk)) & SEQ_MASK
+            self._push_event(DataReceived(buf.readable))
+            self._schedule_delack(self._now)
         if self._fin_queued:  # shutdown() during SYN-RECEIVED: the FIN goes now
             self._set_state(_FIN_WAIT_1, "shutdown() (queued)")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Final
+from typing import Final, Literal
 
 from synack.wire.errors import ParseError
 
@@ -151,3 +151,54 @@ def network_packet(link_type: int, frame: bytes) -> tuple[int, bytes]:
     """(EtherType, network-layer bytes) of a frame."""
     lf = strip_link(link_type, frame)
     return lf.ethertype, frame[lf.network_offset :]
+
+
+_DEFAULT_MACS: Final = bytes.fromhex("020000000002" "020000000001")  # locally administered
+
+
+def build_frame(
+    link_type: int, packet: bytes, *, vlans: tuple[int, ...] = (), mpls: tuple[int, ...] = (),
+    macs: bytes = _DEFAULT_MACS, loopback_order: Literal["little", "big"] = "little",
+) -> bytes:
+    """Frame an IPv4/IPv6 `packet` for pcap `link_type` (the inverse of `strip_link`).
+
+    Ethernet and the Linux cooked headers may carry 802.1Q `vlans` (VLAN IDs) and an MPLS label
+    stack; `macs` is Ethernet destination + source (12 bytes). BSD loopback writes the family in
+    `loopback_order` ("little" as on the hosts that write DLT_NULL, "big" as LINKTYPE_LOOP).
+    """
+    version = packet[0] >> 4 if packet else 0
+    if version not in (4, 6):
+        raise ValueError("packet is neither IPv4 nor IPv6")
+    ethertype = ETHERTYPE_IPV4 if version == 4 else ETHERTYPE_IPV6
+    tags = b""
+    if mpls:
+        for i, label in enumerate(mpls):
+            bottom = 0x100 if i == len(mpls) - 1 else 0
+            tags += ((label << 12) | bottom | 64).to_bytes(4, "big")  # TTL 64
+        ethertype = ETHERTYPE_MPLS
+    for vid in reversed(vlans):
+        tags = (vid & 0xFFF).to_bytes(2, "big") + ethertype.to_bytes(2, "big") + tags
+        ethertype = ETHERTYPE_VLAN
+    if (vlans or mpls) and link_type not in (LinkType.ETHERNET, LinkType.LINUX_SLL,
+                                             LinkType.LINUX_SLL2):
+        raise ValueError(f"link type {link_type} carries no VLAN tags or MPLS labels")
+    etype = ethertype.to_bytes(2, "big")
+    if link_type == LinkType.ETHERNET:
+        if len(macs) != 12:
+            raise ValueError("macs must be 12 bytes: destination then source")
+        return macs + etype + tags + packet
+    if link_type == LinkType.LINUX_SLL:
+        # Packet type 4 (outgoing), ARPHRD_ETHER (1), a 6-byte source address padded to 8.
+        return b"\x00\x04\x00\x01\x00\x06" + macs[6:] + b"\0\0" + etype + tags + packet
+    if link_type == LinkType.LINUX_SLL2:
+        return etype + b"\0\0" + b"\0\0\0\x01" + b"\x00\x01\x04\x06" + macs[6:] + b"\0\0" + (
+            tags + packet
+        )
+    if link_type in (LinkType.NULL, LinkType.LOOP):
+        family = AF_INET if version == 4 else 24
+        return family.to_bytes(4, loopback_order) + packet
+    if link_type == LinkType.RAW or (link_type == LinkType.IPV4 and version == 4) or (
+        link_type == LinkType.IPV6 and version == 6
+    ):
+        return packet
+    raise ValueError(f"cannot frame an IPv{version} packet for link type {link_type}")

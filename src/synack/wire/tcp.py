@@ -32,7 +32,11 @@ def fast_init(cls: type[_T]) -> type[_T]:
     fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     ns: dict[str, Any] = {}
     params = []
+    if hasattr(cls, "__post_init__"):
+        raise TypeError("fast_init does not call __post_init__")
     for f in fields:
+        if f.default_factory is not dataclasses.MISSING:
+            raise TypeError("fast_init supports plain defaults only")
         ns[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
         if f.default is dataclasses.MISSING:
             params.append(f.name)
@@ -313,9 +317,12 @@ def parse_tcp(data: bytes | memoryview) -> TcpSegment:
         raise ParseError(
             "tcp", 12, "data offset", f"header length {hlen} exceeds the {n} bytes available"
         )
+    padding = b""
     if hlen == HEADER_LEN:
         options: tuple[TcpOption, ...] = ()
-        padding = b""
+    elif hlen == 32 and data[20:24] == b"\x01\x01\x08\x0a":
+        # NOP, NOP, timestamps: what most segments of a connection carry (RFC 7323 Appendix A).
+        options = (_NOP, _NOP, Timestamps(*_TS.unpack_from(data, 24)))
     else:
         options, padding = _parse_options(data, hlen)
     return TcpSegment(
