@@ -5,7 +5,7 @@ every packet tcpdump prints as TCP and every packet synack prints must agree, up
 including `length N` (tcpdump's application decodes after it are not reproduced). A second check
 runs tcpdump with a BPF filter selecting TCP and requires the same list of lines.
 
-This module also holds the comparison helpers the other trace tests import.
+This module also holds the comparison functions the other trace tests import.
 """
 
 from __future__ import annotations

@@ -88,6 +88,11 @@ def set_sysctl(runner: Runner, name: str, value: int) -> None:
         cfg.rto_initial = value / 1000.0  # milliseconds; RFC 6298 §2.1 initial RTO
     elif name == "net.inet.tcp.rexmit_min":
         cfg.rto_min = value / 1000.0
+    elif name == "net.inet.tcp.keepinit":
+        cfg.syn_timeout = value / 1000.0 if value else None  # FreeBSD connection-setup timer, ms
+    elif name == "net.inet.tcp.rexmit_drop_options":
+        # FreeBSD: from the third SYN retransmission on, the SYN carries the MSS option only.
+        cfg.syn_drop_options_after = 2 if value else None
     elif name == "net.inet.tcp.recvspace":
         cfg.rcv_buf = value
     elif name == "net.inet.tcp.sendspace":

@@ -45,8 +45,11 @@ class Profile:
     mtu: int = 1500
     # Window scale chosen as the smallest shift with 65535 << shift >= kern.ipc.maxsockbuf.
     maxsockbuf: int = 2097152
+    # TcpConfig fields set for every script: the OS's fixed behaviour, reproduced (name -> value).
+    config: dict[str, float | int | bool | None] = field(default_factory=dict)
     # Numeric values of symbolic constants that appear as system call results.
     constants: dict[str, int] = field(default_factory=dict)
+    config_reasons: dict[str, str] = field(default_factory=dict)
     # Sysctls synack has no knob for: accepted only at the script OS's default values.
     fixed_sysctls: dict[str, frozenset[int]] = field(default_factory=dict)
     # Sysctls without effect on a single simulated host (caches): accepted with any value.
@@ -83,6 +86,8 @@ class Profile:
             out.append("segments sent after the script's last event are not checked (packetdrill)")
         if self.rcvbuf_round_to_mss:
             out.append("SO_RCVBUF of a connection reported rounded up to a multiple of the MSS")
+        for name, value in sorted(self.config.items()):
+            out.append(f"configured: {name}={value} ({self.config_reasons.get(name, '')})")
         for name, values in sorted(self.fixed_sysctls.items()):
             shown = " or ".join(str(v) for v in sorted(values))
             out.append(f"sysctl {name} accepted only at {shown} (FreeBSD's default; no such knob)")
@@ -100,15 +105,11 @@ FREEBSD = Profile(
     fixed_sysctls={
         # 0: answer segments to closed ports with RST (RFC 9293 §3.10.7.1), synack always does.
         "net.inet.tcp.blackhole": frozenset({0}),
-        # 0: keep options on SYN retransmissions, synack always does.
-        "net.inet.tcp.rexmit_drop_options": frozenset({0}),
         # synack retransmits with the RFC 6298 timer alone, without FreeBSD's added slop.
         "net.inet.tcp.rexmit_slop": frozenset({200}),
         # SYN cookies are not used while the SYN queue has room (synack keeps a SYN queue).
         "net.inet.tcp.syncookies": frozenset({1}),
         "net.inet.tcp.syncookies_only": frozenset({0}),
-        # FreeBSD's connection-establishment timer; synack bounds SYN retransmissions by count.
-        "net.inet.tcp.keepinit": frozenset({75000}),
         # FreeBSD: 2 = answer ECN setup but do not initiate; synack implements no ECN (RFC 3168
         # is optional), which matches only while no ECN setup arrives.
         "net.inet.tcp.ecn.enable": frozenset({0, 2}),
@@ -116,6 +117,19 @@ FREEBSD = Profile(
         "net.inet.tcp.tolerate_missing_ts": frozenset({1}),
     },
     inert_sysctls=frozenset({"net.inet.tcp.hostcache.purgenow"}),
+    config={
+        "rfc1337": True,
+        "time_wait_accepts_syn": False,
+        "rto_max": 64.0,
+        "syn_retries": 12,
+    },
+    config_reasons={
+        "rfc1337": "FreeBSD ignores RST in TIME-WAIT, RFC 1337 F1",
+        "time_wait_accepts_syn": "the STANDARD branches expect RFC 9293 / RFC 5961 handling of "
+        "a SYN in TIME-WAIT",
+        "rto_max": "FreeBSD TCPTV_REXMTMAX",
+        "syn_retries": "FreeBSD TCP_MAXRXTSHIFT; net.inet.tcp.keepinit bounds the time",
+    },
 )
 
 # Google packetdrill's Linux scripts: Linux lays out options as synack does, takes its window scale

@@ -136,6 +136,14 @@ class Runner:
         self.profile = profile
         self.relaxations = profile.relaxations()
         self.config = TcpConfig()
+        for name, value in profile.config.items():
+            if not hasattr(self.config, name):
+                raise_later = f"profile {profile.name}: TcpConfig has no field {name}"
+                self.setup_error: str | None = raise_later
+                break
+            setattr(self.config, name, value)
+        else:
+            self.setup_error = None
         self.event: Event | None = None
         self.trace: list[str] = []  # what happened, in order: script lines and segments
         self.now = 0.0
@@ -212,6 +220,8 @@ class Runner:
     # --- the event loop ----------------------------------------------------------------------
 
     def run(self) -> None:
+        if self.setup_error is not None:
+            raise Unsupported(self.setup_error)
         for event in self.script.events:
             self.event = event
             self.trace.append(f"{self._event_time_hint(event)} line {event.line}: {event.text}")

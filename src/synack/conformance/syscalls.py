@@ -533,6 +533,12 @@ def _setsockopt(runner: Runner, call: SyscallSpec) -> Result:
         else:
             runner.config.snd_buf = size
         return 0, None
+    if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_KEEPINIT":
+        if sock.conn is not None:
+            raise Unsupported("TCP_KEEPINIT can only be set before connect()")
+        seconds = _int(runner, value, name)
+        runner.config.syn_timeout = float(seconds) if seconds else None  # FreeBSD tcp(4)
+        return 0, None
     if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NODELAY":
         if not _int(runner, value, name):
             raise Unsupported("TCP_NODELAY 0: synack does not delay small segments (no Nagle)")
