@@ -115,8 +115,15 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
                 r.time_wait_at = now
             elif rt is LAST_ACK:
                 r.st = rt = CLOSED
-        if st is SYN_SENT or (st is SYN_RECEIVED and s.acks_lost):
-            s.st = st = ESTABLISHED  # only a synchronized endpoint sends this
+        if st is SYN_SENT:
+            # Only a synchronized endpoint sends this: the SYN-ACK was not captured, and the
+            # peer that sent it is synchronized by this ACK.
+            s.st = st = ESTABLISHED
+            if rt is None or rt is LISTEN:
+                r.st = rt = ESTABLISHED
+                conn.start_missing = True
+        elif st is SYN_RECEIVED and s.acks_lost:
+            s.st = st = ESTABLISHED
     if plen and r.fin_seq >= 0 and s.fin_seq < 0:
         s.data_after_peer_fin = True
     if flags & 0x01:  # FIN (§3.10.7.4, eighth check)

@@ -100,6 +100,8 @@ def handshake_outcome(conn: Connection) -> str:
     if syn_by is None:
         return "not_captured"
     other = syn_by.peer
+    if not other.synacks and syn_by.pkts > syn_by.syns + syn_by.rsts:
+        return "not_captured"  # the SYN's sender went on as synchronized: its SYN-ACK was missed
     if not other.synacks:
         if conn.rst_by is other and conn.rst_sender_state in (None, State.LISTEN, State.CLOSED):
             return "refused"

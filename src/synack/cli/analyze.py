@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import IO
@@ -95,6 +96,10 @@ def command(
     )
     try:
         stats = _run(capture, on_record, verify_checksums, keep, keep_conns, show_progress, err)
+    except BrokenPipeError:  # `synack analyze big.pcap --json | head`
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(EXIT_OK)
     except ParseError as exc:
         _warn(f"synack analyze: {capture}: {exc.message}")
         sys.exit(EXIT_UNREADABLE)

@@ -136,14 +136,12 @@ class Runner:
         self.profile = profile
         self.relaxations = profile.relaxations()
         self.config = TcpConfig()
+        self.setup_error: str | None = None  # reported when the script runs
         for name, value in profile.config.items():
             if not hasattr(self.config, name):
-                raise_later = f"profile {profile.name}: TcpConfig has no field {name}"
-                self.setup_error: str | None = raise_later
+                self.setup_error = f"profile {profile.name}: TcpConfig has no field {name}"
                 break
             setattr(self.config, name, value)
-        else:
-            self.setup_error = None
         self.event: Event | None = None
         self.trace: list[str] = []  # what happened, in order: script lines and segments
         self.now = 0.0
