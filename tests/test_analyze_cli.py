@@ -32,7 +32,7 @@ def test_json_one_object_per_connection(capture: Path) -> None:
     assert code == 0
     lines = out.splitlines()
     objs = [json.loads(line) for line in lines]
-    assert len(objs) == 18
+    assert len(objs) == 19
     first = min(objs, key=lambda o: o["ts"])
     for key in ("ts", "orig_h", "orig_p", "resp_h", "resp_p", "duration", "orig_pkts",
                 "resp_pkts", "orig_bytes", "resp_bytes", "conn_state", "history"):
@@ -67,14 +67,14 @@ def test_csv_has_a_header_and_a_row_per_connection(capture: Path) -> None:
     code, out, _ = run(str(capture), "--csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == 18
+    assert len(rows) == 19
     assert {r["conn_state"] for r in rows} >= {"SF", "REJ", "S0", "RSTR", "S1", "OTH"}
 
 
 def test_table_and_summary(capture: Path) -> None:
     code, out, _ = run(str(capture))
     assert code == 0
-    assert "TCP connections (18)" in out
+    assert "TCP connections (19)" in out
     assert "Handshakes:" in out and "refused 1" in out and "unanswered 1" in out
     assert "Closes:" in out and "simultaneous 1" in out
 
@@ -135,3 +135,11 @@ def test_corrupt_packets_are_skipped(tmp_path: Path) -> None:
     (obj,) = [json.loads(line) for line in out_text.splitlines()]
     assert obj["conn_state"] == "SF"
     assert "1 malformed" in err
+
+
+def test_table_shows_ipv6_addresses(tmp_path: Path) -> None:
+    path = tmp_path / "v6.pcap"
+    write_shape(build("three_segment_ipv6"), path)
+    code, out, _ = run(str(path))
+    assert code == 0
+    assert "[2001:db8::1]:50123 → [2001:db8::2]:443" in out

@@ -91,3 +91,30 @@ def test_analysis_counts(tmp_path: Path) -> None:
     (win,) = _one("windows", tmp_path)
     assert (win.zero_windows, win.zero_window_probes, win.window_updates, win.keep_alives) == (
         2, 1, 1, 1)
+
+
+def test_memory_is_bounded_by_live_connections(tmp_path: Path) -> None:
+    """Connections are finished as Zeek's timers expire them, not at the end of the capture."""
+    from synack.analyze.engine import CaptureStats, run
+    from synack.analyze.tracker import Tracker
+    from synack.capture.reader import open_capture
+
+    path = tmp_path / "all.pcap"
+    shapes = write_merged(path)  # one shape every 1000 s
+    finished: list[int] = []
+    live: list[int] = []
+    tracker = Tracker(lambda conn: finished.append(conn.number))
+    with open_capture(path) as reader:
+        for record in reader.iter_records():
+            run([record], tracker, CaptureStats())
+            live.append(len(tracker.table) // 2)
+    tracker.finish_all()
+    assert len(finished) == sum(len(s.truth) for s in shapes)
+    assert max(live) <= 2  # never more than the shape being read (port reuse: two)
+
+
+def test_content_gap_in_history(tmp_path: Path) -> None:
+    """Data acknowledged but never captured is a content gap: Zeek's 'G' for the sender."""
+    (rec,) = _one("capture_gap", tmp_path)
+    assert (rec.conn_state, rec.history) == ("SF", "ShADaGFf")
+    assert (rec.lost_segments, rec.acked_unseen) == (1, 1)

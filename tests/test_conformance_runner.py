@@ -352,3 +352,26 @@ def test_linux_profile_window_scale_and_nonblock_flag() -> None:
     freebsd = run(text, "freebsd")
     assert not freebsd.passed
     assert "fcntl() returned 6, expected 2050" in freebsd.reason
+
+
+def test_keepinit_and_drop_options_map_to_the_syn_timers() -> None:
+    # SYNs at 0, 0.5, 1.5 and 3.5 s (the third retransmission without options), ETIMEDOUT at 4 s.
+    setup = (
+        " 0.000 `sysctl -w net.inet.tcp.rexmit_initial=500`\n"
+        "+0.000 `sysctl -w net.inet.tcp.rexmit_drop_options=1`\n"
+        "+0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n"
+    )
+    flow = """
+ 0.000...4.000 connect(3, ..., ...) = -1 ETIMEDOUT (Operation timed out)
++0.000 > S 0:0(0) <mss 1460,nop,wscale 6,sackOK,TS val 100 ecr 0>
++0.500 > S 0:0(0) <mss 1460,nop,wscale 6,sackOK,TS val 600 ecr 0>
++1.000 > S 0:0(0) <mss 1460,nop,wscale 6,sackOK,TS val 1600 ecr 0>
+*      > S 0:0(0) <mss 1460>
+ 4.500 close(3) = 0
+"""
+    by_sysctl = HEAD + setup + "+0.000 `sysctl -w net.inet.tcp.keepinit=4000`\n" + flow
+    result = run(by_sysctl)
+    assert result.passed, result.reason
+    by_option = HEAD + setup + "+0.000 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [4], 4) = 0\n"
+    result = run(by_option + flow)
+    assert result.passed, result.reason

@@ -167,7 +167,11 @@ CELLS: dict[str, Cell] = {
                           TIME_WAIT),
     "time-wait-rst": (Rig.time_wait, seg(R, IRS + 2), [], CLOSED),
     "time-wait-rst-ack": (Rig.time_wait, seg(R | A, IRS + 2, ISS + 2), [], CLOSED),
-    "time-wait-data": (Rig.time_wait, seg(P | A, IRS + 2, ISS + 2, HELLO), [], TIME_WAIT),
+    # Only a retransmitted FIN can arrive in TIME-WAIT: anything but a bare ACK is acknowledged.
+    "time-wait-data": (Rig.time_wait, seg(P | A, IRS + 2, ISS + 2, HELLO), [ack_(ISS + 2, IRS + 2)],
+                       TIME_WAIT),
+    "time-wait-ack-ahead": (Rig.time_wait, seg(A, IRS + 3, ISS + 2), [ack_(ISS + 2, IRS + 2)],
+                            TIME_WAIT),
 }
 
 

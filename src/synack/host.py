@@ -108,11 +108,13 @@ class Host:
         self._isn = IsnGenerator(secret)
         self._limiter = ChallengeAckLimiter(self.config.challenge_ack_limit)
         self._conns: dict[Key, Connection] = {}
+        self._conns_peak = 0
         self._listeners: dict[int, Listener] = {}
         self._parent: dict[Connection, Listener] = {}
-        self._tw: dict[Key, bytes] = {}
-        self._tw_fifo: deque[Key] = deque()
-        self._tw_conns: dict[Key, Connection] = {}  # kept only while someone observes transitions
+        # TIME-WAIT records by `_tw_key` (the 4-tuple as one bytes object: fewer objects per entry).
+        self._tw: dict[bytes, bytes] = {}
+        self._tw_fifo: deque[bytes] = deque()
+        self._tw_conns: dict[bytes, Connection] = {}  # kept only while someone observes
         self._dirty: dict[Connection, None] = {}
         self._timers: list[tuple[float, int, Connection]] = []
         self._scheduled: dict[Connection, float] = {}
@@ -179,10 +181,10 @@ class Host:
             key = (local.packed, local_port, remote.packed, remote_port)
             if key in self._conns:
                 raise OSError(98, f"{local}:{local_port} -> {remote}:{remote_port} is in use")
-            record = self._tw.pop(key, None)
+            record = self._tw.pop(_tw_key(key), None)
             if record is not None:  # reuse the 4-tuple: start above the old sequence space
                 iss = (_TW.unpack(record)[0] + 65535 + 2) & SEQ_MASK
-                self._tw_conns.pop(key, None)
+                self._tw_conns.pop(_tw_key(key), None)
         key = (local.packed, local_port, remote.packed, remote_port)
         conn = self._new_connection(key, now, iss)
         conn.connect(now)
@@ -204,7 +206,7 @@ class Host:
         conn = self._conns.get(key)
         if conn is not None:
             return conn.state
-        return State.TIME_WAIT if key in self._tw else None
+        return State.TIME_WAIT if _tw_key(key) in self._tw else None
 
     # ------------------------------------------------------------------ network side
 
@@ -257,7 +259,7 @@ class Host:
             conn.segment_arrived(seg, now)
             self._flush()
             return
-        if key in self._tw:
+        if self._tw and _tw_key(key) in self._tw:
             self._time_wait_segment(key, seg, now)
             return
         listener = self._listeners.get(seg.dst_port)
@@ -354,6 +356,8 @@ class Host:
         )
         conn.host_key = key
         self._conns[key] = conn
+        if len(self._conns) > self._conns_peak:
+            self._conns_peak = len(self._conns)
         if not passive:
             conn.on_transition = self._report
         return conn
@@ -365,7 +369,10 @@ class Host:
             port = self._next_port
             self._next_port = low + (port - low + 1) % span
             key = (local.packed, port, remote.packed, remote_port)
-            if port not in self._listeners and key not in self._conns and key not in self._tw:
+            if (
+                port not in self._listeners and key not in self._conns
+                and _tw_key(key) not in self._tw
+            ):
                 return port
         raise OSError(99, "no ephemeral port available")
 
@@ -398,8 +405,7 @@ class Host:
             if state is not State.LISTEN and state is not State.CLOSED:
                 listener.accept_queue.append(conn)  # handshake complete: accept() returns it
         if state is State.CLOSED or state is State.LISTEN:
-            del self._conns[key]
-            self._unschedule(conn)
+            self._forget(key, conn)
             return
         if state is State.TIME_WAIT:
             self._to_time_wait(key, conn)
@@ -411,6 +417,17 @@ class Host:
             self._scheduled[conn] = deadline
             self._timer_seq += 1
             heapq.heappush(self._timers, (deadline, self._timer_seq, conn))
+
+    def _forget(self, key: Key, conn: Connection) -> None:
+        """Drop a connection from the table (and its timer); shrink the table after a mass exit
+        (Python dicts never give memory back by themselves)."""
+        del self._conns[key]
+        self._unschedule(conn)
+        n = len(self._conns)
+        if self._conns_peak > 1024 and n * 8 < self._conns_peak:
+            self._conns = dict(self._conns)
+            self._scheduled = dict(self._scheduled)
+            self._conns_peak = n
 
     def _unschedule(self, conn: Connection) -> None:
         """Forget a connection's timer; rebuild the heap once stale entries dominate it."""
@@ -461,19 +478,19 @@ class Host:
     # ------------------------------------------------------------------ TIME-WAIT records
 
     def _to_time_wait(self, key: Key, conn: Connection) -> None:
-        del self._conns[key]
-        self._unschedule(conn)
+        self._forget(key, conn)
         expires = conn.next_deadline()
         if expires is None:
             expires = 0.0
-        self._tw[key] = _TW.pack(
+        tk = _tw_key(key)
+        self._tw[tk] = _TW.pack(
             conn.snd_nxt, conn.rcv_nxt, conn.ts_recent, conn.ts_offset, expires,
             min(conn.rcv_wnd >> conn.rcv_wscale, 0xFFFF), 1 if conn.ts_ok else 0, 1,
             conn.rcv_window,
         )
-        self._tw_fifo.append(key)
+        self._tw_fifo.append(tk)
         if self.on_transition is not None:
-            self._tw_conns[key] = conn
+            self._tw_conns[tk] = conn
 
     def _expire_time_wait(self, now: float) -> None:
         fifo = self._tw_fifo
@@ -503,7 +520,8 @@ class Host:
         Linux's reuse of the 4-tuple by a SYN above the old sequence space."""
         self.stats.time_wait_hits += 1
         cfg = self.config
-        record = self._tw[key]
+        tk = _tw_key(key)
+        record = self._tw[tk]
         snd_nxt, rcv_nxt, ts_recent, ts_offset, _, window, ts_ok, queued, wnd = _TW.unpack(record)
         flags = int(seg.flags)
         seq = seg.seq
@@ -524,8 +542,10 @@ class Host:
                 self._reply_reset(key, seg)
             return
         reply = True
-        if not ok:  # first: sequence check
-            if flags & RST:
+        if flags & RST and cfg.rfc1337:
+            return  # RFC 1337 (F1): ignore every RST in TIME-WAIT
+        if not ok or delta < 0:  # first: sequence check (a segment that starts old is
+            if flags & RST:  # trimmed to nothing processable: acknowledged, as Linux does)
                 return
         elif flags & RST:  # second: RST
             if cfg.rfc5961_rst and delta != 0:
@@ -544,13 +564,15 @@ class Host:
                 return
         elif not flags & ACK:  # fifth: no ACK: drop
             return
-        elif not flags & FIN:
-            return  # an ACK (text is ignored after a FIN)
-        if flags & ACK:  # a retransmitted FIN restarts 2*MSL
+        elif delta == 0 and seg_len == 0:
+            return  # a bare ACK at RCV.NXT
+        # Anything else with ACK can only be a retransmission of the peer's FIN: acknowledge it
+        # and restart 2*MSL (RFC 9293 §3.10.7.4 fifth step, TIME-WAIT; Linux does the same).
+        if flags & ACK:
             expires = now + cfg.time_wait
-            self._tw[key] = _TW.pack(snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window,
-                                     ts_ok, min(queued + 1, 0xFFFF), wnd)
-            self._tw_fifo.append(key)
+            self._tw[tk] = _TW.pack(snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window,
+                                    ts_ok, min(queued + 1, 0xFFFF), wnd)
+            self._tw_fifo.append(tk)
         if not reply:
             return
         options: tuple[Nop | Timestamps, ...] = ()
@@ -561,8 +583,9 @@ class Host:
         self._out.append(self._packet(key[0], key[2], ack))
 
     def _drop_time_wait(self, key: Key, now: float, cause: str) -> None:
-        del self._tw[key]
-        conn = self._tw_conns.pop(key, None)
+        tk = _tw_key(key)
+        del self._tw[tk]
+        conn = self._tw_conns.pop(tk, None)
         if conn is not None:
             conn.expire_time_wait(now, cause)
 
@@ -609,3 +632,8 @@ def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes) -> bytes:
     length = len(head) + len(payload)
     checksum = internet_checksum(head + payload, pseudo_header_sum(src, dst, 6, length))
     return head[:16] + checksum.to_bytes(2, "big") + head[18:] + payload
+
+
+def _tw_key(key: Key) -> bytes:
+    """The 4-tuple as one bytes object (the key of TIME-WAIT records)."""
+    return key[0] + key[1].to_bytes(2, "big") + key[2] + key[3].to_bytes(2, "big")

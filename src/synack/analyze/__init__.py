@@ -33,7 +33,8 @@ Deliberate differences from the tools it is checked against:
   recently finished connections, older ones start afresh; window comparisons use the unscaled
   window field (the same answers while the scale factor is constant, i.e. after the handshake).
 - RFC states are inferred as if every captured segment reached its receiver (a capture point
-  between the endpoints); TIME-WAIT ends after 2 MSL (240 s) of capture time.
+  between the endpoints); a record's final states are those after its last packet (TIME-WAIT
+  is reported as such: its 2 MSL expiry shows in no packet).
 """
 
 from synack.analyze.engine import (

@@ -146,11 +146,10 @@ def analyze_file(
     damage and `stats.truncated` says where it stopped.
     """
     stats = CaptureStats()
-    end = [0.0]
 
     def sink(conn: Connection) -> None:
         stats.connections += 1
-        on_record(make_record(conn, end[0]), conn)
+        on_record(make_record(conn), conn)
 
     tracker = Tracker(
         sink, keep_packets=keep_packets, keep_connections=keep_connections, on_packet=on_packet
@@ -161,7 +160,6 @@ def analyze_file(
                 progress=progress)
         finally:
             stats.truncated = reader.truncated
-    end[0] = stats.last_time or 0.0
     tracker.finish_all()
     stats.bad_checksums += tracker.bad_checksums
     return stats
@@ -173,7 +171,7 @@ def analyze_records(
     """All connection records of in-memory capture records, in order of finishing."""
     out: list[ConnectionRecord] = []
     stats = CaptureStats()
-    tracker = Tracker(lambda conn: out.append(make_record(conn, stats.last_time or 0.0)))
+    tracker = Tracker(lambda conn: out.append(make_record(conn)))
     run(records, tracker, stats, verify_checksums=verify_checksums)
     tracker.finish_all()
     return out

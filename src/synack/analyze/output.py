@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from synack.analyze.flags import bit_names
@@ -189,7 +190,7 @@ class TableOutput:
             close = r.close + (f" ({r.reset_state})" if r.reset_state else "")
             table.add_row(
                 r.uid,
-                f"{_host(r.orig_h, r.orig_p)} → {_host(r.resp_h, r.resp_p)}"
+                escape(f"{_host(r.orig_h, r.orig_p)} → {_host(r.resp_h, r.resp_p)}")
                 + (" *" if r.direction_inferred else ""),
                 _fmt_time(r.ts),
                 dur,

@@ -30,10 +30,6 @@ TIME_WAIT: Final = State.TIME_WAIT
 _M: Final = 0xFFFFFFFF
 _HALF: Final = 1 << 31
 
-# RFC 9293 §3.4.2: MSL of 2 minutes; TIME-WAIT lasts 2 MSL.
-MSL: Final = 120.0
-
-
 def _acks(ack: int, seq_plus_one: int) -> bool:
     """True when `ack` acknowledges everything up to `seq_plus_one` (modular comparison)."""
     return ((ack - seq_plus_one + _HALF) & _M) - _HALF >= 0
@@ -153,9 +149,3 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
         elif rt is FIN_WAIT_2:
             r.st = TIME_WAIT
             r.time_wait_at = now
-
-
-def expire_time_wait(s: Side, now: float) -> None:
-    """TIME-WAIT ends after 2 MSL (RFC 9293 §3.10.8)."""
-    if s.st is TIME_WAIT and now - s.time_wait_at >= 2 * MSL:
-        s.st = CLOSED

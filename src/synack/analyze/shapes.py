@@ -308,6 +308,20 @@ def _rst_in_close(sh: Shape) -> None:
     sh.truth.append(Truth("CLOSED", "CLOSED", "completed", "reset_by_resp"))
 
 
+def _capture_gap(sh: Shape) -> None:
+    # A segment the capture missed but the receiver got: acknowledged without being seen.
+    f = Flow(sh, cport=45000)
+    f.handshake()
+    s0 = f.nxt[0]
+    f.c("PA", b"a" * 100)
+    f.c("PA", b"c" * 100, seq=s0 + 200)
+    f.s("A", ack=s0 + 300)
+    f.c("FA")
+    f.s("FA")
+    f.c("A")
+    sh.truth.append(Truth("TIME_WAIT", "CLOSED", "completed", "three_segment"))
+
+
 SHAPES: dict[str, Callable[[Shape], None]] = {
     "four_way": _four_way,
     "three_segment_ipv6": _three_segment,
@@ -326,6 +340,7 @@ SHAPES: dict[str, Callable[[Shape], None]] = {
     "retransmissions": _retransmissions,
     "windows": _windows,
     "rst_in_close": _rst_in_close,
+    "capture_gap": _capture_gap,
 }
 
 

@@ -142,10 +142,9 @@ def close_outcome(conn: Connection) -> str:
     return "none"
 
 
-def make_record(conn: Connection, end_time: float) -> ConnectionRecord:
+def make_record(conn: Connection) -> ConnectionRecord:
+    """The record of a finished connection; states are those after its last packet."""
     o, r = conn.orig, conn.resp
-    rfc.expire_time_wait(o, end_time)
-    rfc.expire_time_wait(r, end_time)
     history = conn.history_str
     duration = conn.last_time - conn.start
     osize, rsize = o.zeek_size(), r.zeek_size()

@@ -53,8 +53,8 @@ class Side:
     __slots__ = (
         "ack_seq", "acks_lost", "bytes", "chk_cnt", "chk_thresh", "conn", "data_after_peer_fin",
         "did_close", "fin_at", "fin_cnt", "fin_rel", "fin_seq", "gap_cnt", "gap_thresh", "h_fin",
-        "h_rst", "h_syn", "is_orig", "iss", "key", "last_seq", "passive", "payload_pkts", "peer",
-        "pkts", "r_blocks", "r_last", "r_trim", "rst_cnt", "rsts", "rxmt_cnt", "rxmt_thresh", "st",
+        "h_rst", "h_syn", "is_orig", "iss", "key", "last_seq", "passive", "peer", "pkts",
+        "r_blocks", "r_last", "r_trim", "rst_cnt", "rsts", "rxmt_cnt", "rxmt_thresh", "st",
         "start_seq", "synacks", "syns", "time_wait_at", "win0_cnt", "win0_thresh", "ws", "zpkts",
         "zprev", "zs",
     )
@@ -67,7 +67,6 @@ class Side:
         self.pkts = 0
         self.zpkts = 0
         self.bytes = 0
-        self.payload_pkts = 0
         self.zs = z.INACTIVE
         self.zprev = z.INACTIVE
         self.start_seq = 0
@@ -139,12 +138,11 @@ class Connection:
     """One incarnation of a 4-tuple; `orig` and `resp` follow Zeek's choice of originator."""
 
     __slots__ = (
-        "attempt_at", "closed_at", "count_bits", "counts", "delete_at", "expire_origins",
-        "fin_piggybacked", "first_fin_by", "first_seen", "flipped", "handshake_ack",
-        "hard_deadline", "hist_seen", "history", "inactivity", "is_partial", "last_seen",
-        "last_time", "live", "number", "orig", "packets", "partial_close_at", "reset_at", "resp",
-        "rst_by", "rst_receiver_state", "rst_sender_state", "simultaneous_close",
-        "simultaneous_open", "start", "start_missing", "version", "ws",
+        "attempt_at", "counts", "delete_at", "expire_origins", "fin_piggybacked", "first_fin_by",
+        "first_seen", "flipped", "handshake_ack", "hard_deadline", "hist_seen", "history",
+        "inactivity", "is_partial", "last_seen", "last_time", "live", "number", "orig", "packets",
+        "partial_close_at", "reset_at", "resp", "rst_by", "rst_receiver_state", "rst_sender_state",
+        "simultaneous_close", "simultaneous_open", "start", "start_missing", "version", "ws",
     )
 
     def __init__(self, number: int, now: float, version: int) -> None:
@@ -171,9 +169,7 @@ class Connection:
         self.hard_deadline = _INF
         self.expire_origins: list[float] = [now + z.SYN_TIMEOUT]
         self.inactivity = z.HANDSHAKE_INACTIVITY_TIMEOUT
-        self.closed_at = _INF
         self.ws = WsStream()
-        self.count_bits = 0
         self.counts: list[int] | None = None
         self.packets: list[PacketRow] | None = None
         # RFC view
@@ -273,8 +269,8 @@ PacketHook = Callable[[Connection, Side, int, float, int, int, int, int], None]
 class Tracker:
     """Feeds TCP segments into connections; finished connections go to `sink`.
 
-    `verify_checksums`: drop segments whose TCP checksum is wrong from Zeek's and the RFC view
-    (as Zeek does without -C; they are still counted and still analysed as Wireshark does).
+    A segment passed with `checksum_ok=False` is left out of Zeek's and the RFC view (as Zeek
+    does without -C: history letter 'C'); it is still analysed as Wireshark does.
     `keep_packets`: keep up to this many packet rows per connection (for diagrams).
     `on_packet(conn, sender, bits, now, flags, seq, ack, plen)` is called after each segment.
     """
@@ -286,7 +282,6 @@ class Tracker:
         self.sink = sink
         self.table: dict[Key, Side] = {}
         self.count = 0
-        self.packets = 0
         self.bad_checksums = 0
         self.keep_packets = keep_packets
         self.keep_connections = keep_connections
@@ -686,7 +681,6 @@ class Tracker:
             conn.expire_origins = []
             conn.delete_at = conn.last_time + z.CLOSE_DELAY
             conn.hard_deadline = conn.delete_at
-            conn.closed_at = conn.last_time
         elif ep.zprev == z.INACTIVE:
             conn.partial_close_at = conn.last_time + z.PARTIAL_CLOSE_DELAY
         else:
@@ -768,7 +762,6 @@ def _data_sent(side: Side, seq: int, plen: int) -> None:
 
 
 def _count(conn: Connection, bits: int) -> None:
-    conn.count_bits |= bits
     counts = conn.counts
     if counts is None:
         counts = conn.counts = [0] * 13

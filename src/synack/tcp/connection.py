@@ -638,6 +638,8 @@ class Connection:
 
         # Second: check the RST bit.
         if flags & RST:
+            if st is _TIME_WAIT and cfg.rfc1337:
+                return  # RFC 1337 (F1): ignore every RST in TIME-WAIT
             if cfg.rfc5961_rst and seq != rcv_nxt:
                 self._challenge_ack(now)  # RFC 5961 §3.2: in window, not exact
                 return
@@ -649,8 +651,6 @@ class Connection:
             elif st in (_ESTABLISHED, _FIN_WAIT_1, _FIN_WAIT_2, _CLOSE_WAIT, _CLOSING):
                 # (CLOSING: the program may still ask; FreeBSD and Linux report the reset too.)
                 self._fail(ConnectionResetError(104, "connection reset by peer"), "RST received")
-            elif st is _TIME_WAIT and cfg.rfc1337:
-                return  # RFC 1337: ignore RST in TIME-WAIT
             else:  # LAST-ACK, TIME-WAIT
                 self._delete("RST received")
             return
@@ -710,6 +710,12 @@ class Connection:
             return  # only the ACK of our FIN was expected (and it deleted the TCB when it came)
         if st is _CLOSING:
             return  # ACK processing moved to TIME-WAIT if it acknowledged our FIN
+        if st is _TIME_WAIT:
+            if seg_len or seq != rcv_nxt:
+                # Only a retransmitted FIN can arrive: acknowledge it, restart 2*MSL.
+                self._t_wait = now + cfg.time_wait
+                self._ack_now = True
+            return
 
         # Sixth and seventh: URG and segment text; eighth: FIN.
         if dlen or flags & (FIN | URG):
