@@ -32,7 +32,7 @@ def test_json_one_object_per_connection(capture: Path) -> None:
     assert code == 0
     lines = out.splitlines()
     objs = [json.loads(line) for line in lines]
-    assert len(objs) == 19
+    assert len(objs) == 21
     first = min(objs, key=lambda o: o["ts"])
     for key in ("ts", "orig_h", "orig_p", "resp_h", "resp_p", "duration", "orig_pkts",
                 "resp_pkts", "orig_bytes", "resp_bytes", "conn_state", "history"):
@@ -67,14 +67,14 @@ def test_csv_has_a_header_and_a_row_per_connection(capture: Path) -> None:
     code, out, _ = run(str(capture), "--csv")
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(out)))
-    assert len(rows) == 19
+    assert len(rows) == 21
     assert {r["conn_state"] for r in rows} >= {"SF", "REJ", "S0", "RSTR", "S1", "OTH"}
 
 
 def test_table_and_summary(capture: Path) -> None:
     code, out, _ = run(str(capture))
     assert code == 0
-    assert "TCP connections (19)" in out
+    assert "TCP connections (21)" in out
     assert "Handshakes:" in out and "refused 1" in out and "unanswered 1" in out
     assert "Closes:" in out and "simultaneous 1" in out
 

@@ -27,7 +27,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_report_is_self_contained(report: Path) -> None:
     text = report.read_text()
-    assert text.count('<svg class="ladder"') == 19
+    assert text.count('<svg class="ladder"') == 21
     assert text.count('<svg class="tseq"') >= 10
     assert not re.search(r"""(src|href)=["']https?:""", text)
     assert "<script" not in text
@@ -50,7 +50,7 @@ def test_report_renders_in_chromium(report: Path, tmp_path: Path) -> None:
     assert "Uncaught" not in proc.stderr
     assert not re.search(r"CONSOLE\(\d+\)", proc.stderr), proc.stderr[-2000:]
     # The rendered DOM holds the diagrams: SVG lines for every packet arrow.
-    assert dom.count('class="ladder"') == 19
+    assert dom.count('class="ladder"') == 21
     assert dom.count("<line") > 200 and "marker-end" in dom
     assert "SYN_RECEIVED" in dom and "TIME_WAIT" in dom
     assert shot.exists() and shot.stat().st_size > 10_000

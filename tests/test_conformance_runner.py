@@ -375,3 +375,24 @@ def test_keepinit_and_drop_options_map_to_the_syn_timers() -> None:
     by_option = HEAD + setup + "+0.000 setsockopt(3, IPPROTO_TCP, TCP_KEEPINIT, [4], 4) = 0\n"
     result = run(by_option + flow)
     assert result.passed, result.reason
+
+
+def test_tcpdrop_time_wait() -> None:
+    from synack.host import Host
+
+    text = HEAD + ACTIVE_OPEN + """
++0.100 shutdown(3, SHUT_WR) = 0
++0.000 > F. 1:1(0) ack 1
++0.100 < F. 1:1(0) ack 2 win 32767
++0.000 > . 2:2(0) ack 2
++0.000 `sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 1`
++0.000 `tcpdrop -s TIME_WAIT`
++0.000 `sockstat -4 -P tcp -s | grep packetdril | grep -c TIME_WAIT | grep 0`
+"""
+    result = run(text)
+    if hasattr(Host, "drop_time_wait"):
+        assert result.passed, result.reason
+    else:
+        assert result.reason == (
+            "line 15: tcpdrop: the host offers no way to delete TIME-WAIT TCBs"
+        )

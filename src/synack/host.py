@@ -125,6 +125,7 @@ class Host:
         self._next_port = ephemeral_ports[0] + self._isn.ts_offset(b"", 0, b"", 0) % span
         self._interned: dict[bytes, IPAddress] = {a.packed: a for a in self.addresses}
         self._bytes: dict[bytes, bytes] = {}  # one bytes object per packed address
+        self._pseudo: dict[bytes, int] = {}  # TCP pseudo-header sums (length 0) by src + dst
 
     # ------------------------------------------------------------------ program side
 
@@ -229,8 +230,12 @@ class Host:
                     stats.not_for_us += 1
                     return
                 tcp = data[20:total]
+                pair = src + dst
+                pseudo = self._pseudo.get(pair)
+                if pseudo is None:
+                    pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
                 if ones_complement_sum(data[:20]) != 0xFFFF or ones_complement_sum(
-                    tcp, pseudo_header_sum(src, dst, 6, len(tcp))
+                    tcp, pseudo + len(tcp)
                 ) != 0xFFFF:
                     stats.bad_checksum += 1
                     return
@@ -337,7 +342,11 @@ class Host:
 
     def _packet(self, src: bytes, dst: bytes, seg: TcpSegment) -> bytes:
         """The IP packet carrying `seg` (as `build_tcp_packet`: TTL 64, DF, ident 0)."""
-        tcp = _build_tcp_fast(seg, src, dst)
+        pair = src + dst
+        pseudo = self._pseudo.get(pair)
+        if pseudo is None:
+            pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
+        tcp = _build_tcp_fast(seg, src, dst, pseudo)
         if len(src) == 4:
             head = _V4.pack(0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
             checksum = internet_checksum(head)
@@ -611,8 +620,9 @@ def _parse_tcp_fast(data: bytes) -> TcpSegment:
     return parse_tcp(data)
 
 
-def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes) -> bytes:
-    """`build_tcp` for segments without options or with only nop, nop, timestamps."""
+def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes, pseudo: int | None = None) -> bytes:
+    """`build_tcp` for segments without options or with only nop, nop, timestamps; `pseudo` is
+    the pseudo-header sum of the addresses and protocol (length 0), if known."""
     options = seg.options
     flags = int(seg.flags)
     if not options and seg.checksum is None and not seg.padding and not seg.reserved:
@@ -630,7 +640,9 @@ def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes) -> bytes:
         return build_tcp(seg, src, dst)
     payload = seg.payload
     length = len(head) + len(payload)
-    checksum = internet_checksum(head + payload, pseudo_header_sum(src, dst, 6, length))
+    if pseudo is None:
+        pseudo = pseudo_header_sum(src, dst, 6, 0)
+    checksum = internet_checksum(head + payload, pseudo + length)
     return head[:16] + checksum.to_bytes(2, "big") + head[18:] + payload
 
 

@@ -97,25 +97,19 @@ class WsDir:
 class WsStream:
     """One Wireshark TCP stream: both directions and the handshake's initial RTT."""
 
-    __slots__ = ("a", "b", "first_rtt", "mru_syn", "saw_fin", "saw_rst", "saw_synack")
+    __slots__ = ("a", "b", "first_rtt", "mru_syn")
 
     def __init__(self) -> None:
         self.a = WsDir()
         self.b = WsDir()
         self.first_rtt = 0.0  # tcp.analysis.initial_rtt; 0 while unknown
         self.mru_syn = 0.0  # time of the most recent SYN
-        self.saw_fin = False
-        self.saw_rst = False
-        self.saw_synack = False
 
 
 def starts_new_stream(fwd: WsDir, stream: WsStream, seq: int, flags: int) -> bool:
-    """A SYN that begins a new stream on the same ports (Wireshark's "port numbers reused")."""
-    return (
-        flags & (_SYN | _ACK) == _SYN
-        and fwd.base_seq >= 0
-        and (seq != fwd.base_seq or stream.saw_fin or stream.saw_rst)
-    )
+    """A SYN that begins a new stream on the same ports (Wireshark's "port numbers reused"): a
+    new initial sequence number (the same one after a close continues the old stream)."""
+    return flags & (_SYN | _ACK) == _SYN and fwd.base_seq >= 0 and seq != fwd.base_seq
 
 
 def analyze(
@@ -126,16 +120,10 @@ def analyze(
     if fwd.base_seq < 0:
         fwd.base_seq = seq if flags & _SYN else (seq - 1) & SEQ_MASK
     if flags & _SYN:
-        if flags & _ACK:
-            stream.saw_synack = True
-        else:
+        if not flags & _ACK:
             stream.mru_syn = now
     elif flags & _ACK and stream.first_rtt == 0.0 and stream.mru_syn:
         stream.first_rtt = now - stream.mru_syn
-    if flags & _FIN:
-        stream.saw_fin = True
-    if flags & _RST:
-        stream.saw_rst = True
 
     nextseq = fwd.nextseq
     sfr = flags & _SFR

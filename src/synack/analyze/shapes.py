@@ -322,6 +322,22 @@ def _capture_gap(sh: Shape) -> None:
     sh.truth.append(Truth("TIME_WAIT", "CLOSED", "completed", "three_segment"))
 
 
+def _same_isn_again(sh: Shape) -> None:
+    # A closed connection's ports and initial sequence number used again: Zeek starts a new
+    # record, Wireshark goes on with the same stream.
+    f = Flow(sh, cport=46000, isn_c=1000, isn_s=5000)
+    f.handshake()
+    f.c("FA")
+    f.s("FA")
+    f.c("A")
+    sh.truth.append(Truth("TIME_WAIT", "CLOSED", "completed", "three_segment"))
+    g = Flow(sh, cport=46000, isn_c=1000, isn_s=9000, t0=f.t + 1.0)
+    g.handshake()
+    g.c("PA", b"x" * 10)
+    g.s("A")
+    sh.truth.append(Truth("ESTABLISHED", "ESTABLISHED", "completed", "open"))
+
+
 SHAPES: dict[str, Callable[[Shape], None]] = {
     "four_way": _four_way,
     "three_segment_ipv6": _three_segment,
@@ -341,6 +357,7 @@ SHAPES: dict[str, Callable[[Shape], None]] = {
     "windows": _windows,
     "rst_in_close": _rst_in_close,
     "capture_gap": _capture_gap,
+    "same_isn_again": _same_isn_again,
 }
 
 
