@@ -394,5 +394,5 @@ def test_tcpdrop_time_wait() -> None:
         assert result.passed, result.reason
     else:
         assert result.reason == (
-            "line 15: tcpdrop: the host offers no way to delete TIME-WAIT TCBs"
+            "line 16: tcpdrop: the host offers no way to delete TIME-WAIT TCBs"
         )

@@ -473,6 +473,10 @@ class Tracker:
         if len(recent) > RECENT_STREAMS:
             recent.popitem(last=False)
         self.sink(conn)
+        # Break the connection's reference cycles so that it is freed at once, not by the
+        # cyclic garbage collector (memory stays bounded by the live connections).
+        o.conn = r.conn = _FINISHED
+        o.peer = r.peer = _FINISHED_SIDE
 
     def sweep(self, now: float) -> None:
         """Finish every connection Zeek's timers have removed by `now`."""
@@ -759,6 +763,10 @@ def _data_sent(side: Side, seq: int, plen: int) -> None:
     else:
         blocks.append([seq, upper])
         blocks.sort()
+
+
+_FINISHED = Connection(0, 0.0, 0)
+_FINISHED_SIDE = _FINISHED.orig
 
 
 def _count(conn: Connection, bits: int) -> None:
