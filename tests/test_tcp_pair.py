@@ -64,7 +64,8 @@ def test_seed_exchange_linux_options_windows_and_three_segment_close() -> None:
         ("c>s", "P.", 1, 1, 502, 76),
         ("s>c", ".", 1, 77, 509, 0),
         ("s>c", "P.", 1, 77, 509, 612),
-        ("c>s", ".", 77, 613, 501, 0),
+        # The client sent its request right after the handshake (Linux pingpong mode): the ACK of
+        # the one small response segment waits, and the FIN carries it.
         ("c>s", "F.", 77, 613, 501, 0),
         ("s>c", "F.", 613, 78, 509, 0),
         ("c>s", ".", 78, 614, 501, 0),

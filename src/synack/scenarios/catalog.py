@@ -328,7 +328,9 @@ def synack_timeout(seed: int) -> Lab:
           "the last ACK is lost: TIME_WAIT answers the retransmitted FIN, restarts 2*MSL")
 def time_wait(seed: int) -> Lab:
     faults = Faults()
-    faults.add_rule(Rule(match(flags=".", payload=False, skip=3), label="client's last ACK"))
+    faults.add_rule(Rule(
+        match(flags=".", payload=False, src_port=CLIENT_PORT, skip=2), label="client's last ACK"
+    ))
     lab = Lab(seed, faults=faults)
     lab.spawn(lab.server, http_server)
     lab.spawn(lab.client, http_client)
@@ -349,8 +351,10 @@ def close_wait_leak(seed: int) -> Lab:
 @scenario("zero-window", "a reader that stops reading: the window fills, zero-window probes, "
           "a window update")
 def zero_window(seed: int) -> Lab:
-    lab = Lab(seed, server_config=linux_config(rcv_buf=5 * 1448, window_scale=None))
-    total = 24 * 1024
+    # Default settings: the sender fills the receive window until less than a segment is left,
+    # sends that remainder when its persist (SWS override) timer fires, and the window is 0.
+    lab = Lab(seed)
+    total = 72 * 1024
 
     async def server(ep: Endpoint) -> None:
         listener = ep.socket()

@@ -137,9 +137,9 @@ class Connection:
     """
 
     __slots__ = (
-        "_ack_now", "_ack_pending", "_cc", "_error", "_events", "_fin_queued", "_fin_received",
-        "_host", "_limiter", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_quick",
-        "_rcv_cap", "_rcvbuf", "_rcvd_unacked", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
+        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_error", "_events", "_fin_queued", "_fin_received",
+        "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong",
+        "_quick", "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
         "_sbuf_seq", "_send_blocked", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
         "_t_wait", "_user_closed", "config", "host_key", "irs", "iss", "local", "max_snd_wnd",
         "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
@@ -215,7 +215,15 @@ class Connection:
         self._ack_now = False
         self._ack_pending = False
         self._quick = 0
-        self._rcvd_unacked = 0
+        # Linux's receiver heuristics (tcp_input.c): the peer's segment size as seen so far
+        # (icsk_ack.rcv_mss), small segments waiting for a delayed ACK (ICSK_ACK_PUSHED/PUSHED2),
+        # and interactive ("pingpong") mode, in which data is not acknowledged at once because
+        # the answer will carry the ACK.
+        self._rcv_mss_est = 536
+        self._ack_pushed = 0
+        self._pingpong = False
+        self._lrcvtime: float | None = None  # last data received (or the handshake completed)
+        self._lsndtime: float | None = None  # last data sent
         # Timers (absolute deadlines, None when stopped).
         self._t_rtx: float | None = None
         self._t_delack: float | None = None
@@ -357,6 +365,15 @@ class Connection:
                 raise self._error
             return b""
         data = buf.read(max_bytes)
+        if self._ack_pending and self._state.synchronized:
+            # Linux tcp_cleanup_rbuf: a read acknowledges what a delayed ACK still holds if more
+            # than a segment is unacknowledged, or the read drained small pushed segments (of a
+            # one-way exchange; in pingpong mode only the second of them).
+            if seq_diff(self.rcv_nxt, self.rcv_wup) > self._rcv_mss_est or (
+                buf.readable == 0
+                and (self._ack_pushed > 1 or (self._ack_pushed and not self._pingpong))
+            ):
+                self._send_ack()
         self._maybe_window_update()
         self._touch()
         return data
@@ -436,6 +453,7 @@ class Connection:
         if self._t_delack is not None and now >= self._t_delack:
             self._t_delack = None
             if self._ack_pending and self._state is not _CLOSED:
+                self._pingpong = False  # Linux: a delayed ACK that had to go alone ends pingpong
                 self._send_ack()
         self._touch()
 
@@ -470,10 +488,16 @@ class Connection:
         self._arm_rtx(now)  # §5.6
 
     def _on_persist_timeout(self, now: float) -> None:
-        """Zero-window probe (RFC 9293 §3.8.6.1): Linux sends a bare ACK with SEG.SEQ=SND.UNA-1,
-        which the peer must answer with an ACK carrying its current window."""
-        if self._state not in _SENDING or self.snd_wnd > 0 or not self._unsent():
+        """The persist timer (RFC 9293 §3.8.6.1) with nothing in flight: into an open window too
+        small for a full segment, send what fits (the SWS override, §3.8.6.2.1); into a zero
+        window, a probe: Linux sends a bare ACK with SEG.SEQ=SND.UNA-1, which the peer must
+        answer with an ACK carrying its current window."""
+        if self._state not in _SENDING or not self._unsent() or self.snd_nxt != self.snd_una:
             self._persist_backoff = 0
+            return
+        if self.snd_wnd > 0:
+            self._persist_backoff = 0
+            self._output(now, probe=True)  # in flight now: the RTO takes over
             return
         self._emit(ACK, (self.snd_una - 1) & SEQ_MASK)
         self._persist_backoff += 1
@@ -765,17 +789,26 @@ class Connection:
         if n:
             self.rcv_nxt = (self.rcv_nxt + n) & SEQ_MASK
             self._push_event(DataReceived(buf.readable))
+        self._lrcvtime = now
+        dlen = len(payload)
+        est = self._rcv_mss_est
+        if dlen > est:
+            est = self._rcv_mss_est = min(dlen, self._rcv_mss())  # Linux tcp_measure_rcv_mss
         if delta > 0 or had_holes:
             self._ack_now = True  # RFC 5681 §4.2: out-of-order data or a filled hole
-        elif self._quick > 0:
-            self._quick -= 1
+        elif seq_diff(self.rcv_nxt, self.rcv_wup) > est:
+            # RFC 9293 §3.8.6.3 / RFC 1122 §4.2.3.2: at least every second full-sized segment
+            # (Linux: more than one segment's worth unacknowledged).
+            self._ack_now = True
+        elif self._quick > 0 and not self._pingpong:
+            self._quick -= 1  # Linux quick-ack mode, off while the exchange is interactive
+            self._ack_now = True
+        elif self.config.delayed_ack <= 0:
             self._ack_now = True
         else:
-            self._rcvd_unacked += len(payload)
-            if self._rcvd_unacked >= 2 * self._rcv_mss() or self.config.delayed_ack <= 0:
-                self._ack_now = True  # RFC 9293 §3.8.6.3: at least every second full segment
-            else:
-                self._schedule_delack(now)
+            if dlen < est and self._ack_pushed < 2:
+                self._ack_pushed += 1
+            self._schedule_delack(now)
         if self._peer_fin_seq is not None and self._peer_fin_seq == self.rcv_nxt:
             self._peer_fin_seq = None
             self._fin_arrived(now)
@@ -792,6 +825,8 @@ class Connection:
         self.rcv_nxt = (self.rcv_nxt + 1) & SEQ_MASK
         self._push_event(EndOfStream())
         st = self._state
+        if st is _ESTABLISHED or st is _SYN_RECEIVED:
+            self._pingpong = True  # Linux tcp_fin: the ACK of a FIN waits for the program's answer
         new = _ON_FIN[st]
         if st is _FIN_WAIT_1 and self._our_fin_acked():
             new = _TIME_WAIT
@@ -899,8 +934,11 @@ class Connection:
     def _our_fin_acked(self) -> bool:
         return self._fin_queued and seq_gt(self.snd_una, self._fin_seq())
 
-    def _output(self, now: float) -> None:
-        """Send what the send buffer, the peer's window and the congestion window allow."""
+    def _output(self, now: float, probe: bool = False) -> None:
+        """Send what the send buffer, the peer's window and the congestion window allow.
+
+        `probe`: the override (window probe) timer fired: send one segment of whatever the
+        window allows, even if short."""
         if self._state not in _SENDING:
             return
         buf = self._sndbuf
@@ -920,14 +958,15 @@ class Connection:
                 usable = cc.cwnd - flight
             size = remaining if remaining < smss else smss
             if usable < size:
-                # Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a partial segment only if it is at
-                # least half the largest window the peer offered.
-                # Also when nothing is in flight (no ACK would come to clock more out), as Linux
-                # fills whatever window it has.
-                if usable > 0 and (usable >= self.max_snd_wnd >> 1 or flight == 0):
+                # Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a segment shorter than the MSS that
+                # does not hold all queued data goes only if it is at least Fr = 1/2 of the
+                # largest window the peer offered, or when the override timer fires; with
+                # nothing in flight no ACK will come, so that timer is the persist timer
+                # (Linux: tcp_write_wakeup sends what the window allows, or a zero-window probe).
+                if usable > 0 and (probe or usable >= self.max_snd_wnd >> 1):
                     size = usable
                 else:
-                    if flight == 0 and self.snd_wnd < size and self._t_persist is None:
+                    if flight == 0 and self._t_persist is None:
                         self._arm_persist(now)
                     break
             assert buf is not None
@@ -937,7 +976,7 @@ class Connection:
             if fin:
                 flags |= FIN
             self._transmit(flags, self.snd_nxt, buf.peek(sent, size), now)
-            if fin:
+            if fin or probe:
                 break
 
     def _transmit(self, flags: int, seq: int, payload: bytes, now: float) -> None:
@@ -981,10 +1020,21 @@ class Connection:
             self._ack_pending = False
             self._ack_now = False
             self._t_delack = None
-            self._rcvd_unacked = 0
+            self._ack_pushed = 0
         else:
             ack = 0
             window = 0
+        if payload:
+            # Linux tcp_event_data_sent: data sent within the delayed-ACK time of the last data
+            # received answers it: the exchange is interactive (pingpong mode).
+            now = self._now
+            lrcv = self._lrcvtime
+            if (
+                lrcv is not None and now - lrcv < self.config.delayed_ack
+                and (self._lsndtime is None or self._lsndtime < lrcv)
+            ):
+                self._pingpong = True
+            self._lsndtime = now
         if self.ts_ok:
             options = (_NOP, _NOP, Timestamps(self._tsval(), self.ts_recent))
         if self.sack_ok and flags & ACK and self._rcvbuf is not None and self._rcvbuf._starts:
@@ -1186,6 +1236,8 @@ class Connection:
         cfg = self.config
         self._cc = NewReno(self.smss, cfg.initial_cwnd_segments)
         self._quick = cfg.quick_acks
+        self._rcv_mss_est = min(536, self._rcv_mss())
+        self._lrcvtime = self._now
         self._rtx_count = 0
         self._t_rtx = None
         self._t_wait = None
