@@ -9,7 +9,8 @@ Everything runs inside private network namespaces this script creates (nothing c
 
 Each server runs in its own process so client and server do not share an interpreter. synack
 runs on a 64 KiB-MTU TUN link (one write per 64 KiB segment); the kernel's veth pair uses its
-offloads (GSO/GRO). `--profile` prints where synack's process spends its time, by layer.
+offloads (GSO/GRO). synack's TUN device carries the virtio-net header so that the kernel computes
+and checks TCP checksums (`--no-checksum-offload`: synack does both itself). `--profile` prints where synack's process spends its time, by layer.
 Usage (root): python benchmarks/bench_tun.py [--megabytes 200] [--connections 2000] [--profile]
 """
 
@@ -196,6 +197,7 @@ def kernel_baselines(nbytes: int, conns: int) -> tuple[float, float]:
 
 TUN_KERNEL = "192.0.2.1"
 TUN_SYNACK = "192.0.2.2"
+OFFLOAD = True  # TUN with the virtio-net header: the kernel computes and checks TCP checksums
 
 
 def synack_config(mtu: int) -> Any:
@@ -252,7 +254,8 @@ def synack_echo_server(mtu: int, profile: bool, ready: Any) -> None:
             self.transport.write(data)
 
     async def serve() -> None:
-        stack = Stack.open(tun.TunLink(mtu=mtu), name="synackecho", config=synack_config(mtu))
+        stack = Stack.open(tun.TunLink(mtu=mtu), name="synackecho", config=synack_config(mtu),
+                           checksum_offload=OFFLOAD)
         await stack.create_server(Echo, PORT_ECHO, backlog=512)
         stop = asyncio.Event()
         asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
@@ -310,7 +313,8 @@ def synack_runs(
     from synack.net.aio import Stack
 
     async def bulk_runs() -> tuple[float, float]:
-        stack = Stack.open(tun.TunLink(mtu=mtu), name="synackbulk", config=synack_config(mtu))
+        stack = Stack.open(tun.TunLink(mtu=mtu), name="synackbulk", config=synack_config(mtu),
+                           checksum_offload=OFFLOAD)
         try:
             with child(kernel_sink, TUN_KERNEL, PORT_BULK):
                 up = await synack_send(stack, nbytes)
@@ -348,9 +352,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=2000, help="connections to time")
     parser.add_argument("--mtu", type=int, default=65535, help="TUN MTU")
     parser.add_argument("--kernel-only", action="store_true", help="only the kernel baselines")
+    parser.add_argument("--no-checksum-offload", action="store_true",
+                        help="synack computes and verifies every TCP checksum itself")
     parser.add_argument("--profile", action="store_true",
                         help="profile synack's side of each run and print the time per layer")
     args = parser.parse_args(argv)
+    global OFFLOAD
+    OFFLOAD = not args.no_checksum_offload
     reason = tun.tun_unavailable_reason()
     if reason is not None:
         print(f"bench_tun: {reason}", file=sys.stderr)
@@ -358,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     nbytes = args.megabytes * 1_000_000
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"# {os.cpu_count()} CPUs, load average {load}; {args.megabytes} MB per bulk run, "
-          f"{args.connections} connections", flush=True)
+          f"{args.connections} connections; checksum offload {'on' if OFFLOAD else 'off'}",
+          flush=True)
     with tun.private_netns():
         bulk, rate = kernel_baselines(nbytes, args.connections)
         if not args.kernel_only:

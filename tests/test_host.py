@@ -348,3 +348,39 @@ def test_time_wait_syn_challenge_ack_when_reuse_is_off() -> None:
     a2, _, _, fin2 = _time_wait_pair(TcpConfig(time_wait_accepts_syn=False, rfc5961_syn=False))
     (rst,) = _inject(a2, _from_peer(fin2, TcpFlags.SYN, 0))
     assert int(rst.flags) == TcpFlags.RST | TcpFlags.ACK and a2.time_wait_count == 0
+
+
+def _complete(packet: bytes) -> bytes:
+    """What a device does with a NEEDS_CSUM packet: sum from the IP header length into the
+    field at offset 16 of the TCP header (which already holds the pseudo-header sum)."""
+    from synack.wire.checksum import internet_checksum
+
+    ihl = (packet[0] & 15) * 4
+    checksum = internet_checksum(packet[ihl:])
+    return packet[: ihl + 16] + checksum.to_bytes(2, "big") + packet[ihl + 18 :]
+
+
+def test_checksum_offload_leaves_the_pseudo_header_sum_and_skips_the_check() -> None:
+    from synack.wire.checksum import ones_complement_sum, pseudo_header_sum
+    from synack.wire.tcp import tcp_checksum_ok
+
+    a = Host([CLIENT], secret=b"client", checksum_offload=True)
+    b = Host([SERVER], secret=b"server")
+    b.listen(80)
+    a.connect(SERVER, 80, 0.0, local_port=40000)
+    (syn,) = a.packets_to_send()
+    tcp = syn[20:]
+    pseudo = ones_complement_sum(b"", pseudo_header_sum(CLIENT.packed, SERVER.packed, 6, len(tcp)))
+    assert int.from_bytes(tcp[16:18], "big") == pseudo  # partial: the pseudo-header sum only
+    assert not tcp_checksum_ok(tcp, CLIENT.packed, SERVER.packed)
+    b.receive_packet(syn, 0.0)
+    assert b.stats.bad_checksum == 1  # a host that checks drops it
+    completed = _complete(syn)
+    assert tcp_checksum_ok(completed[20:], CLIENT.packed, SERVER.packed)
+    b.receive_packet(completed, 0.0)
+    (synack,) = b.packets_to_send()
+    corrupt = synack[:-1] + bytes([synack[-1] ^ 0xFF])  # the device vouches for checksums
+    a.receive_packet(corrupt, 0.0)
+    assert a.stats.bad_checksum == 0
+    (ack,) = a.packets_to_send()
+    assert flags(parse_tcp_packet(_complete(ack))[1]) == int(TcpFlags.ACK)

@@ -712,3 +712,12 @@ def test_calls_are_logged_in_order(name: str, notes: list[str]) -> None:
     logged = run(name).transcript.notes
     positions = [logged.index(note) for note in notes]
     assert positions == sorted(positions)
+
+
+def test_time_wait_ack_echoes_the_retransmitted_fin_timestamp() -> None:
+    # RFC 7323 §4.3: SEG.SEQ <= Last.ACK.sent, so the retransmitted FIN's TSval is TS.Recent.
+    fin, ack = run("time-wait").transcript.packet_lines[-2:]
+    assert "Flags [F.]" in fin and "Flags [.], ack 852" in ack
+    tsval = re.search(r"TS val (\d+)", fin)
+    ecr = re.search(r"ecr (\d+)", ack)
+    assert tsval is not None and ecr is not None and tsval.group(1) == ecr.group(1)

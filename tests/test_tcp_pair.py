@@ -264,3 +264,55 @@ def test_text_on_a_simultaneous_open_syn_waits_for_established() -> None:
     assert rig.conn.receive() == b"abc"
     rig.conn.close(rig.now)
     assert rig.out() == [("F.", s(ISS + 1), s(IRS + 4), 64240, 0)]
+
+
+def test_pingpong_mode_holds_the_ack_of_an_answer_until_more_than_a_segment_arrived() -> None:
+    pair = Pair()
+    pair.handshake()
+    pair.client.send(b"G" * 76, 0.0)  # a request right after the handshake: interactive
+    pair.shuttle()
+    assert pair.server.receive() == b"G" * 76
+    pair.server.send(b"R" * 238, 0.0)
+    pair.shuttle()
+    assert pair.client.segments_to_send() == [] and pair.client.next_deadline() == 0.04
+    pair.server.send(b"R" * 612, 0.0)
+    pair.shuttle()  # 850 bytes > one segment (536 estimated, then 612): acknowledged at once
+    assert [(d, f, a, n) for d, f, _, a, _, n in rel(pair)[-3:]] == [
+        ("s>c", "P.", 77, 238), ("s>c", "P.", 77, 612), ("c>s", ".", 851, 0),
+    ]
+
+
+def test_one_way_receiver_acknowledges_a_small_pushed_segment_when_the_program_reads() -> None:
+    pair = Pair(client_config=TcpConfig(quick_acks=0))
+    pair.handshake()
+    pair.run_until(1.0)  # no exchange within the delayed-ACK time: not interactive
+    pair.server.send(b"x" * 100, 1.0)
+    pair.shuttle()
+    assert pair.client.segments_to_send() == []  # delayed
+    assert pair.client.receive(now=1.0) == b"x" * 100  # the read drains it (tcp_cleanup_rbuf)
+    assert [(f, a) for _, f, _, a, _, _ in brief_rel(pair.client.segments_to_send())] == [
+        (".", 101)
+    ]
+
+
+def brief_rel(segs: list[object]) -> list[tuple[str, str, int, int, int, int]]:
+    out = []
+    for (flags, seq, ack, win, length) in brief(segs):  # type: ignore[arg-type]
+        out.append(("c>s", flags, (seq - C_ISS) & SEQ_MASK, (ack - S_ISS) & SEQ_MASK, win, length))
+    return out
+
+
+def test_sender_sws_avoidance_waits_for_the_persist_timer_to_fill_a_small_window() -> None:
+    # The receiver offers 4 * 1448 + 500 bytes and never reads.
+    pair = Pair(server_config=TcpConfig(rcv_buf=4 * 1448 + 500, window_scale=None))
+    pair.handshake()
+    pair.client.send(bytes(8000), 0.0)
+    pair.shuttle()
+    sent = [n for d, _, _, _, _, n in rel(pair) if d == "c>s" and n]
+    assert sent == [1448] * 4  # 500 bytes left: less than a segment and than half the window
+    deadline = pair.client.next_deadline()
+    assert deadline is not None and deadline > pair.now
+    pair.run_until(deadline)  # the override (persist) timer sends what fits
+    after = rel(pair)[len(sent) + 3:]
+    assert [(d, s, n) for d, _, s, _, _, n in after if n] == [("c>s", 1 + 4 * 1448, 500)]
+    assert [w for d, _, _, _, w, _ in after if d == "s>c"][-1] == 0  # filled to exactly 0

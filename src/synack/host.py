@@ -36,7 +36,7 @@ from synack.tcp.state import State
 from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_header_sum
 from synack.wire.errors import ParseError
 from synack.wire.ip import build_tcp_packet, parse_tcp_packet
-from synack.wire.seq import SEQ_MASK, seq_diff
+from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_le
 from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, build_tcp, parse_tcp
 
 # local address, local port, remote address, remote port; addresses packed (4 or 16 bytes)
@@ -96,6 +96,7 @@ class Host:
         config: TcpConfig | None = None,
         secret: bytes = b"synack",
         ephemeral_ports: tuple[int, int] = EPHEMERAL_PORTS,
+        checksum_offload: bool = False,
     ) -> None:
         self.addresses: list[IPAddress] = [ipaddress.ip_address(a) for a in addresses]
         if not self.addresses:
@@ -126,6 +127,12 @@ class Host:
         self._interned: dict[bytes, IPAddress] = {a.packed: a for a in self.addresses}
         self._bytes: dict[bytes, bytes] = {}  # one bytes object per packed address
         self._pseudo: dict[bytes, int] = {}  # TCP pseudo-header sums (length 0) by src + dst
+        # The device checks and completes TCP checksums (a TUN device with the virtio-net header):
+        # arriving TCP checksums are not verified, and outgoing IPv4 segments carry only the
+        # pseudo-header sum in their checksum field (CHECKSUM_PARTIAL; the device adds the
+        # segment's sum from csum_start = the IP header length, into csum_offset = 16).
+        self.checksum_offload = checksum_offload
+        self._v4_heads: dict[tuple[bytes, int], bytes] = {}  # IPv4 headers by (src + dst, length)
 
     # ------------------------------------------------------------------ program side
 
@@ -234,9 +241,10 @@ class Host:
                 pseudo = self._pseudo.get(pair)
                 if pseudo is None:
                     pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
-                if ones_complement_sum(data[:20]) != 0xFFFF or ones_complement_sum(
-                    tcp, pseudo + len(tcp)
-                ) != 0xFFFF:
+                if ones_complement_sum(data[:20]) != 0xFFFF or (
+                    not self.checksum_offload
+                    and ones_complement_sum(tcp, pseudo + len(tcp)) != 0xFFFF
+                ):
                     stats.bad_checksum += 1
                     return
                 seg = _parse_tcp_fast(tcp)
@@ -249,8 +257,10 @@ class Host:
                     return
                 tcp = packet.payload
                 ihl = (data[0] & 15) * 4
-                tcp_sum = ones_complement_sum(tcp, pseudo_header_sum(src, dst, 6, len(tcp)))
-                if tcp_sum != 0xFFFF or (
+                tcp_ok = self.checksum_offload or ones_complement_sum(
+                    tcp, pseudo_header_sum(src, dst, 6, len(tcp))
+                ) == 0xFFFF
+                if not tcp_ok or (
                     packet.version == 4 and ones_complement_sum(data[:ihl]) != 0xFFFF
                 ):
                     stats.bad_checksum += 1
@@ -342,16 +352,23 @@ class Host:
 
     def _packet(self, src: bytes, dst: bytes, seg: TcpSegment) -> bytes:
         """The IP packet carrying `seg` (as `build_tcp_packet`: TTL 64, DF, ident 0)."""
+        if len(src) != 4:
+            return build_tcp_packet(self._address(src), self._address(dst), seg)
         pair = src + dst
         pseudo = self._pseudo.get(pair)
         if pseudo is None:
             pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
-        tcp = _build_tcp_fast(seg, src, dst, pseudo)
-        if len(src) == 4:
-            head = _V4.pack(0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
-            checksum = internet_checksum(head)
-            return head[:10] + checksum.to_bytes(2, "big") + head[12:] + tcp
-        return build_tcp_packet(self._address(src), self._address(dst), seg)
+        tcp = _build_tcp_fast(seg, src, dst, pseudo, self.checksum_offload)
+        # The IPv4 header differs only in its total length: one per (addresses, length).
+        hkey = (pair, len(tcp))
+        head = self._v4_heads.get(hkey)
+        if head is None:
+            if len(self._v4_heads) >= 4096:
+                self._v4_heads.clear()
+            raw = _V4.pack(0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+            head = raw[:10] + internet_checksum(raw).to_bytes(2, "big") + raw[12:]
+            self._v4_heads[hkey] = head
+        return head + tcp
 
     def _new_connection(
         self, key: Key, now: float, iss: int | None = None, passive: bool = False
@@ -578,6 +595,9 @@ class Host:
         # Anything else with ACK can only be a retransmission of the peer's FIN: acknowledge it
         # and restart 2*MSL (RFC 9293 §3.10.7.4 fifth step, TIME-WAIT; Linux does the same).
         if flags & ACK:
+            ts = seg.timestamps if ts_ok else None
+            if ts is not None and seq_le(seq, rcv_nxt) and seq_ge(ts.value, ts_recent):
+                ts_recent = ts.value  # RFC 7323 §4.3 (2): SEG.SEQ <= Last.ACK.sent (RCV.NXT)
             expires = now + cfg.time_wait
             self._tw[tk] = _TW.pack(snd_nxt, rcv_nxt, ts_recent, ts_offset, expires, window,
                                     ts_ok, min(queued + 1, 0xFFFF), wnd)
@@ -620,9 +640,14 @@ def _parse_tcp_fast(data: bytes) -> TcpSegment:
     return parse_tcp(data)
 
 
-def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes, pseudo: int | None = None) -> bytes:
+def _build_tcp_fast(
+    seg: TcpSegment, src: bytes, dst: bytes, pseudo: int | None = None, partial: bool = False
+) -> bytes:
     """`build_tcp` for segments without options or with only nop, nop, timestamps; `pseudo` is
-    the pseudo-header sum of the addresses and protocol (length 0), if known."""
+    the pseudo-header sum of the addresses and protocol (length 0), if known. `partial`: the
+    checksum field holds only the pseudo-header sum, for the device to complete."""
+    if pseudo is None:
+        pseudo = pseudo_header_sum(src, dst, 6, 0)
     options = seg.options
     flags = int(seg.flags)
     if not options and seg.checksum is None and not seg.padding and not seg.reserved:
@@ -637,12 +662,17 @@ def _build_tcp_fast(seg: TcpSegment, src: bytes, dst: bytes, pseudo: int | None 
         head = _TCP_TS.pack(seg.src_port, seg.dst_port, seg.seq, seg.ack, 0x8000 | flags,
                             seg.window, 0, seg.urgent, 0x0101080A, ts.value, ts.echo)
     else:
-        return build_tcp(seg, src, dst)
+        tcp = build_tcp(seg, src, dst)
+        if partial:
+            folded = ones_complement_sum(b"", pseudo + len(tcp))
+            tcp = tcp[:16] + folded.to_bytes(2, "big") + tcp[18:]
+        return tcp
     payload = seg.payload
     length = len(head) + len(payload)
-    if pseudo is None:
-        pseudo = pseudo_header_sum(src, dst, 6, 0)
-    checksum = internet_checksum(head + payload, pseudo + length)
+    if partial:
+        checksum = ones_complement_sum(b"", pseudo + length)
+    else:
+        checksum = internet_checksum(head + payload, pseudo + length)
     return head[:16] + checksum.to_bytes(2, "big") + head[18:] + payload
 
 

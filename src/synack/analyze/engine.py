@@ -7,11 +7,24 @@ import os
 import struct
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Final
 
+from synack.analyze import flags as wsflags
+from synack.analyze import rfc, zeek
 from synack.analyze.summary import ConnectionRecord, make_record
-from synack.analyze.tracker import Connection, PacketHook, Side, Tracker
+from synack.analyze.tracker import (
+    Connection,
+    PacketHook,
+    Side,
+    Tracker,
+    ack_received,
+    count_bits,
+    data_sent,
+)
+from synack.analyze.zeek import PARTIAL_CLOSE_DELAY, TOO_LARGE_SEQ_DELTA
 from synack.capture.packet import CapturedPacket, Record, Truncation
 from synack.capture.reader import open_capture
+from synack.tcp.state import State
 from synack.wire.errors import ParseError
 from synack.wire.fastpath import decode_tcp
 
@@ -64,13 +77,34 @@ _ETH_V6_TCP = struct.Struct("!12xH4xHB1x16s16sHHIIHH")
 
 ProgressHook = Callable[[int], None]
 
+_M: Final = 0xFFFFFFFF
+_HALF: Final = 1 << 31
+_PARTIAL_CLOSE_DELAY: Final = PARTIAL_CLOSE_DELAY
+_TOO_LARGE_SEQ_DELTA: Final = TOO_LARGE_SEQ_DELTA
+_Z_INACTIVE: Final = zeek.INACTIVE
+_Z_CLOSED: Final = zeek.CLOSED
+_Z_RESET: Final = zeek.RESET
+_ACKED_UNSEEN: Final = wsflags.ACKED_UNSEEN
+_EST: Final = State.ESTABLISHED
+
 
 def run(
     records: Iterable[Record], tracker: Tracker, stats: CaptureStats, *,
     verify_checksums: bool = False, progress: ProgressHook | None = None,
 ) -> None:
-    """Feed capture records to `tracker`, counting what is not TCP in `stats`."""
+    """Feed capture records to `tracker`, counting what is not TCP in `stats`.
+
+    One loop does it all for the common packet: Ethernet + IPv4 or IPv6 + TCP decoded in place,
+    and a segment without SYN, FIN or RST of a connection Zeek has seen both ends of applied
+    here directly (the steps of `Tracker.segment`'s branch for it, with Wireshark's in-order case
+    of `flags.analyze` inline); everything else goes through `Tracker.segment`.
+    """
     segment = tracker.segment
+    table_get = tracker.table.get
+    ws_analyze = wsflags.analyze
+    check_history = Connection.check_history
+    rfc_advance = rfc.advance
+    fast_enabled = tracker.on_packet is None
     n = 0
     tcp = 0
     non_tcp = 0
@@ -78,6 +112,8 @@ def run(
     bad_ip = 0
     first: float | None = None
     now = 0.0
+    tnow = tracker.now
+    next_sweep = tracker.next_sweep
     eth_v4 = _ETH_V4_TCP.unpack_from
     eth_v6 = _ETH_V6_TCP.unpack_from
     for ts_ns, link_type, data, _orig_len, _iface in records:
@@ -86,22 +122,26 @@ def run(
             progress(n)
         # The common frames inline (Ethernet + option-less IPv4, or IPv6 without extension
         # headers, + TCP); everything else through the wire layer's fast decoder.
-        t = None
+        version = 0
         if link_type == 1 and len(data) >= 54:
             if data[12] == 8 and data[13] == 0 and data[14] == 0x45:
                 _et, _vihl, ip_len, frag, proto, src, dst, sport, dport, seq, ack, word, win = (
                     eth_v4(data))
                 hl = (word >> 12) << 2
                 if proto == 6 and not frag & 0x3FFF and 20 <= hl <= ip_len - 20:
-                    t = (4, src, dst, sport, dport, seq, ack, word & 0x1FF, win, hl,
-                         ip_len - 20 - hl, ip_len, 34)
+                    version = 4
+                    flags = word & 0x1FF
+                    plen = ip_len - 20 - hl
+                    toff = 34
             elif data[12] == 0x86 and data[13] == 0xDD and data[20] == 6 and len(data) >= 74:
                 _et, ip_len, _nh, src, dst, sport, dport, seq, ack, word, win = eth_v6(data)
                 hl = (word >> 12) << 2
                 if 20 <= hl <= ip_len:
-                    t = (6, src, dst, sport, dport, seq, ack, word & 0x1FF, win, hl,
-                         ip_len - hl, ip_len, 54)
-        if t is None:
+                    version = 6
+                    flags = word & 0x1FF
+                    plen = ip_len - hl
+                    toff = 54
+        if not version:
             try:
                 t = decode_tcp(link_type, data)
             except ParseError:
@@ -110,8 +150,8 @@ def run(
             if t is None:
                 non_tcp += 1
                 continue
+            version, src, dst, sport, dport, seq, ack, flags, win, hl, plen, ip_len, toff = t
         tcp += 1
-        version, src, dst, sport, dport, seq, ack, flags, win, hl, plen, ip_len, toff = t
         now = ts_ns / 1e9
         if first is None:
             first = now
@@ -122,7 +162,112 @@ def run(
                 bad_ip += 1
                 continue
             ok = tcp_checksum_ok(data, toff, hl + plen, src, dst)
-        segment(now, version, src, dst, sport, dport, seq, ack, flags, win, plen, ok)
+        # (A sweep of expired connections is due: `segment` runs it.)
+        side = None if now >= next_sweep else table_get((src, dst, sport, dport))
+        if (
+            side is None or flags & 0x07 or not ok or not fast_enabled
+            or (conn := side.conn).first_seen != 3 or side.zs == _Z_INACTIVE
+            or conn.packets is not None
+            or now >= conn.hard_deadline or now - conn.last_time >= _PARTIAL_CLOSE_DELAY
+        ):
+            tracker.now = tnow
+            segment(now, version, src, dst, sport, dport, seq, ack, flags, win, plen, ok)
+            tnow = tracker.now
+            next_sweep = tracker.next_sweep
+            continue
+        # A segment without SYN, FIN or RST of a connection both of whose endpoints Zeek has
+        # seen: the same steps as `Tracker.segment` takes for it, inline.
+        if now > tnow:
+            tnow = now
+        conn.last_seen = now
+        peer = side.peer
+        fwd = side.ws
+        rev = peer.ws
+        stream = conn.ws
+        nextseq = fwd.nextseq
+        if (
+            seq == nextseq and win and (plen > 1 or (plen == 0 and ack != fwd.lastack))
+            and fwd.base_seq >= 0 and (stream.first_rtt or not stream.mru_syn or not flags & 0x10)
+        ):
+            # flags.analyze's in-order case: in-order data, or a new ACK, into an open window.
+            bits = 0
+            if flags & 0x10:
+                m = rev.maxseqtobeacked
+                if m and ((ack - m + _HALF) & _M) - _HALF > 0:
+                    bits = _ACKED_UNSEEN
+                    rev.maxseqtobeacked = rev.nextseq
+            if plen:
+                end = (seq + plen) & _M
+                fwd.nextseq = end
+                fwd.nextseqtime = now
+                m = fwd.maxseqtobeacked
+                if seq == m or not m:
+                    fwd.maxseqtobeacked = end
+            elif not fwd.maxseqtobeacked:
+                fwd.maxseqtobeacked = nextseq
+            fwd.dupacks = 0
+            fwd.window = win
+            fwd.lastack = ack
+            fwd.lastacktime = now
+            fwd.lastflags = bits
+        else:
+            bits = ws_analyze(stream, fwd, rev, now, seq, ack, flags, win, plen)
+        side.pkts += 1
+        if plen:
+            side.bytes += plen
+        if bits:
+            count_bits(conn, bits)
+        side.zpkts += 1
+        zs = side.zs
+        is_orig = side.is_orig
+        if plen:
+            if not conn.hist_seen & (0x10 if is_orig else 0x100000):
+                check_history(conn, 0x10, "D", is_orig)  # Zeek's HIST_DATA
+        elif flags & 0x10 and not conn.hist_seen & (0x20 if is_orig else 0x200000):
+            check_history(conn, 0x20, "A", is_orig)  # HIST_ACK
+        pzs = peer.zs
+        if not win and pzs != _Z_CLOSED and zs != _Z_RESET:
+            conn.scaled(side, "W", "win0")
+        if not (side.did_close and peer.did_close):
+            conn.last_time = now
+        rel_ack = -1
+        if flags & 0x10:
+            if pzs == _Z_INACTIVE:
+                peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
+                rel_ack = 1
+            else:
+                rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+                if rel_ack >= 0:
+                    delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+                    if delta > 0 and not (ack == 0 and delta > _TOO_LARGE_SEQ_DELTA):
+                        peer.ack_seq = ack
+                else:
+                    rel_ack = 0
+        if zs != _Z_RESET:
+            end = (seq + plen) & _M
+            if ((end - side.last_seq + _HALF) & _M) - _HALF > 0:
+                side.last_seq = end
+            elif plen:
+                conn.scaled(side, "T", "rxmt")
+        if rel_ack > peer.r_trim:
+            if rel_ack <= peer.r_last and peer.r_blocks is None and not peer.fin_cnt:
+                peer.r_trim = rel_ack  # nothing missing below the ACK
+            else:
+                ack_received(conn, peer, rel_ack)
+        if plen:
+            rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
+            if rel_seq == side.r_last and side.r_blocks is None and rel_seq >= side.r_trim:
+                side.r_last = rel_seq + plen  # in order: delivered at once
+            elif rel_seq >= 0:
+                data_sent(side, rel_seq, plen)
+        st = side.st
+        if (
+            st is not _EST or peer.st is not _EST or side.fin_seq >= 0 or peer.fin_seq >= 0
+            or side.acks_lost or peer.acks_lost
+        ):
+            rfc_advance(side, peer, flags, seq, ack, plen, now)
+        # else: data or ACKs between two established endpoints change no state
+    tracker.now = tnow
     stats.packets += n
     stats.tcp_packets += tcp
     stats.non_tcp += non_tcp

@@ -30,10 +30,6 @@ TIME_WAIT: Final = State.TIME_WAIT
 _M: Final = 0xFFFFFFFF
 _HALF: Final = 1 << 31
 
-def _acks(ack: int, seq_plus_one: int) -> bool:
-    """True when `ack` acknowledges everything up to `seq_plus_one` (modular comparison)."""
-    return ((ack - seq_plus_one + _HALF) & _M) - _HALF >= 0
-
 
 def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: float) -> None:
     """Apply one segment sent by `s` to `r` to both endpoints' inferred states."""
@@ -98,11 +94,15 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
     acked_fin = False
     if flags & 0x10:  # ACK processing at the receiver (§3.10.7.4, fifth check)
         if rt is SYN_RECEIVED:
-            if r.iss >= 0 and _acks(ack, (r.iss + 1) & _M) and not (r.acks_lost and not plen):
+            # `ack` acknowledges the SYN: ack - (iss + 1) >= 0 in sequence space.
+            if (
+                r.iss >= 0 and ((ack - r.iss - 1 + _HALF) & _M) >= _HALF
+                and not (r.acks_lost and not plen)
+            ):
                 r.st = rt = ESTABLISHED
                 if conn.handshake_ack is None and not s.passive:
                     conn.handshake_ack = "data" if plen else "ack"
-        elif r.fin_seq >= 0 and _acks(ack, (r.fin_seq + 1) & _M):
+        elif r.fin_seq >= 0 and ((ack - r.fin_seq - 1 + _HALF) & _M) >= _HALF:
             if rt is FIN_WAIT_1:
                 r.st = rt = FIN_WAIT_2
                 acked_fin = True
@@ -133,7 +133,9 @@ def advance(s: Side, r: Side, flags: int, seq: int, ack: int, plen: int, now: fl
         if st is ESTABLISHED or st is SYN_RECEIVED:
             s.st = FIN_WAIT_1
         elif st is CLOSE_WAIT:
-            if r.fin_seq >= 0 and not (flags & 0x10 and _acks(ack, (r.fin_seq + 1) & _M)):
+            if r.fin_seq >= 0 and not (
+                flags & 0x10 and ((ack - r.fin_seq - 1 + _HALF) & _M) >= _HALF
+            ):
                 # This FIN does not acknowledge the peer's: it was sent before that FIN
                 # arrived, so both closed at once (§3.6 figure 13) and the peer's FIN is due.
                 s.st = CLOSING

@@ -32,6 +32,32 @@ _SYN: Final = 0x02
 _RST: Final = 0x04
 _ACK: Final = 0x10
 _EST: Final = State.ESTABLISHED
+# Zeek's constants as module globals (one lookup each on the per-packet path).
+Z_ATTEMPT_DELAY: Final = z.ATTEMPT_DELAY
+Z_CLOSED: Final = z.CLOSED
+Z_CLOSE_DELAY: Final = z.CLOSE_DELAY
+Z_CONNECTION_LINGER: Final = z.CONNECTION_LINGER
+Z_ESTABLISHED: Final = z.ESTABLISHED
+Z_HANDSHAKE_INACTIVITY_TIMEOUT: Final = z.HANDSHAKE_INACTIVITY_TIMEOUT
+Z_HIST_ACK: Final = z.HIST_ACK
+Z_HIST_DATA: Final = z.HIST_DATA
+Z_HIST_FIN: Final = z.HIST_FIN
+Z_HIST_FIN_RST: Final = z.HIST_FIN_RST
+Z_HIST_MULTI_FLAG: Final = z.HIST_MULTI_FLAG
+Z_HIST_RST: Final = z.HIST_RST
+Z_HIST_SYN: Final = z.HIST_SYN
+Z_INACTIVE: Final = z.INACTIVE
+Z_INACTIVITY_TIMEOUT: Final = z.INACTIVITY_TIMEOUT
+Z_LIKELY_SERVER_PORTS: Final = z.LIKELY_SERVER_PORTS
+Z_PARTIAL: Final = z.PARTIAL
+Z_PARTIAL_CLOSE_DELAY: Final = z.PARTIAL_CLOSE_DELAY
+Z_RESET: Final = z.RESET
+Z_RESET_DELAY: Final = z.RESET_DELAY
+Z_SESSION_TIMER: Final = z.SESSION_TIMER
+Z_SYN_ACK_SENT: Final = z.SYN_ACK_SENT
+Z_SYN_SENT: Final = z.SYN_SENT
+Z_SYN_TIMEOUT: Final = z.SYN_TIMEOUT
+Z_TOO_LARGE_SEQ_DELTA: Final = z.TOO_LARGE_SEQ_DELTA
 
 RECENT_STREAMS: Final = 4096
 
@@ -67,8 +93,8 @@ class Side:
         self.pkts = 0
         self.zpkts = 0
         self.bytes = 0
-        self.zs = z.INACTIVE
-        self.zprev = z.INACTIVE
+        self.zs = Z_INACTIVE
+        self.zprev = Z_INACTIVE
         self.start_seq = 0
         self.last_seq = 0
         self.ack_seq = 0
@@ -107,18 +133,18 @@ class Side:
     def set_zstate(self, new: int) -> None:
         if new != self.zs:
             conn = self.conn
-            if new not in (z.INACTIVE, z.SYN_SENT, z.SYN_ACK_SENT) and (
-                self.zs in (z.INACTIVE, z.SYN_SENT, z.SYN_ACK_SENT)
-                and self.peer.zs in (z.INACTIVE, z.SYN_SENT, z.SYN_ACK_SENT)
+            if new not in (Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT) and (
+                self.zs in (Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT)
+                and self.peer.zs in (Z_INACTIVE, Z_SYN_SENT, Z_SYN_ACK_SENT)
             ):
-                conn.inactivity = z.INACTIVITY_TIMEOUT
+                conn.inactivity = Z_INACTIVITY_TIMEOUT
             self.zprev = self.zs
             self.zs = new
 
     def zeek_size(self) -> int:
         """Zeek's payload size for this endpoint, from sequence numbers (TCP_Endpoint::Size)."""
         if (
-            self.zprev == z.SYN_SENT and self.zs == z.RESET and self.peer.zs == z.INACTIVE
+            self.zprev == Z_SYN_SENT and self.zs == Z_RESET and self.peer.zs == Z_INACTIVE
             and _diff(self.ack_seq, self.start_seq) > 0
         ):
             return 0
@@ -167,8 +193,8 @@ class Connection:
         self.reset_at = _INF
         self.partial_close_at = _INF
         self.hard_deadline = _INF
-        self.expire_origins: list[float] = [now + z.SYN_TIMEOUT]
-        self.inactivity = z.HANDSHAKE_INACTIVITY_TIMEOUT
+        self.expire_origins: list[float] = [now + Z_SYN_TIMEOUT]
+        self.inactivity = Z_HANDSHAKE_INACTIVITY_TIMEOUT
         self.ws = WsStream()
         self.counts: list[int] | None = None
         self.packets: list[PacketRow] | None = None
@@ -237,26 +263,26 @@ class Connection:
         o, r = self.orig, self.resp
         if t >= self.attempt_at:
             self.attempt_at = _INF
-            if o.zs in (z.SYN_SENT, z.SYN_ACK_SENT) and r.zs == z.INACTIVE:
+            if o.zs in (Z_SYN_SENT, Z_SYN_ACK_SENT) and r.zs == Z_INACTIVE:
                 return True
         if t >= self.partial_close_at:
             self.partial_close_at = _INF
             if (
-                o.zs != z.INACTIVE and r.zs != z.INACTIVE and not (o.did_close and r.did_close)
-                and o.zs != z.RESET and r.zs != z.RESET
+                o.zs != Z_INACTIVE and r.zs != Z_INACTIVE and not (o.did_close and r.did_close)
+                and o.zs != Z_RESET and r.zs != Z_RESET
             ):
                 return True
-        if idle > z.CONNECTION_LINGER and self.expire_origins:
+        if idle > Z_CONNECTION_LINGER and self.expire_origins:
             closing = (o.did_close or r.did_close) and (
-                (o.did_close and r.did_close) or z.RESET in (o.zs, r.zs)
-                or z.INACTIVE in (o.zs, r.zs)
+                (o.did_close and r.did_close) or Z_RESET in (o.zs, r.zs)
+                or Z_INACTIVE in (o.zs, r.zs)
             )
-            if closing or (o.zs == z.INACTIVE and r.zs == z.INACTIVE):
-                limit = self.last_time + z.CONNECTION_LINGER
+            if closing or (o.zs == Z_INACTIVE and r.zs == Z_INACTIVE):
+                limit = self.last_time + Z_CONNECTION_LINGER
                 for origin in self.expire_origins:
                     if t < origin:
                         continue
-                    fire = origin + z.SESSION_TIMER * int((t - origin) // z.SESSION_TIMER)
+                    fire = origin + Z_SESSION_TIMER * int((t - origin) // Z_SESSION_TIMER)
                     if fire > limit:
                         return True
         return False
@@ -305,7 +331,7 @@ class Tracker:
         side = self.table.get(key)
         if side is not None:
             conn = side.conn
-            if ((now >= conn.hard_deadline or now - conn.last_time >= z.PARTIAL_CLOSE_DELAY) and (
+            if ((now >= conn.hard_deadline or now - conn.last_time >= Z_PARTIAL_CLOSE_DELAY) and (
                 conn.expired(now)
             )) or (flags & _SYN and self._is_reuse(conn, side, seq, flags)):
                 self._finish(conn, key)
@@ -329,11 +355,11 @@ class Tracker:
         if plen:
             side.bytes += plen
         if bits:
-            _count(conn, bits)
+            count_bits(conn, bits)
         if not checksum_ok:
             self.bad_checksums += 1
             conn.scaled(side, "C", "chk")
-        elif flags & 0x07 or conn.first_seen != 3 or side.zs == z.INACTIVE:
+        elif flags & 0x07 or conn.first_seen != 3 or side.zs == Z_INACTIVE:
             side.zpkts += 1
             self._zeek(conn, side, peer, flags, seq, ack, plen, window, now)
             rfc.advance(side, peer, flags, seq, ack, plen, now)
@@ -341,36 +367,37 @@ class Tracker:
             side.zpkts += 1
             zs = side.zs
             # Zeek's processing of a segment without SYN, FIN or RST from an endpoint already
-            # seen: `_zeek` with the branches that cannot apply left out.
+            # seen: `_zeek` with the branches that cannot apply left out. (The same steps run
+            # inline in `synack.analyze.engine.run`: keep the two in step.)
             end = (seq + plen) & _M
             is_orig = side.is_orig
             if plen:
-                mask = z.HIST_DATA if is_orig else z.HIST_DATA << 16
+                mask = Z_HIST_DATA if is_orig else Z_HIST_DATA << 16
                 if not conn.hist_seen & mask:
-                    conn.check_history(z.HIST_DATA, "D", is_orig)
+                    conn.check_history(Z_HIST_DATA, "D", is_orig)
             elif flags & _ACK:
-                mask = z.HIST_ACK if is_orig else z.HIST_ACK << 16
+                mask = Z_HIST_ACK if is_orig else Z_HIST_ACK << 16
                 if not conn.hist_seen & mask:
-                    conn.check_history(z.HIST_ACK, "A", is_orig)
+                    conn.check_history(Z_HIST_ACK, "A", is_orig)
             pzs = peer.zs
-            if window == 0 and pzs != z.CLOSED and zs != z.RESET:
+            if window == 0 and pzs != Z_CLOSED and zs != Z_RESET:
                 conn.scaled(side, "W", "win0")
             if not (side.did_close and peer.did_close):
                 conn.last_time = now
             rel_ack = -1
             if flags & _ACK:
-                if pzs == z.INACTIVE:
+                if pzs == Z_INACTIVE:
                     peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
                     rel_ack = 1
                 else:
                     rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
                     if rel_ack >= 0:
                         delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
-                        if delta > 0 and not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA):
+                        if delta > 0 and not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA):
                             peer.ack_seq = ack
                     else:
                         rel_ack = 0
-            if zs != z.RESET:
+            if zs != Z_RESET:
                 delta_last = ((end - side.last_seq + _HALF) & _M) - _HALF
                 if delta_last > 0:
                     side.last_seq = end
@@ -380,13 +407,13 @@ class Tracker:
                 if rel_ack <= peer.r_last and peer.r_blocks is None and not peer.fin_cnt:
                     peer.r_trim = rel_ack  # nothing missing below the ACK
                 else:
-                    _ack_received(conn, peer, rel_ack)
+                    ack_received(conn, peer, rel_ack)
             if plen:
                 rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
                 if rel_seq == side.r_last and side.r_blocks is None and rel_seq >= side.r_trim:
                     side.r_last = rel_seq + plen  # in order: delivered at once
                 elif rel_seq >= 0:
-                    _data_sent(side, rel_seq, plen)
+                    data_sent(side, rel_seq, plen)
             if (
                 side.st is not _EST or peer.st is not _EST or side.fin_seq >= 0
                 or peer.fin_seq >= 0 or side.acks_lost or peer.acks_lost
@@ -424,7 +451,7 @@ class Tracker:
         # Zeek's WantConnection: a first packet that is not a plain SYN may be turned around when
         # its source port looks like a server's (IPBasedAnalyzer / TCPAnalyzer::WantConnection).
         if not flags & _SYN or flags & _ACK:
-            likely = z.LIKELY_SERVER_PORTS
+            likely = Z_LIKELY_SERVER_PORTS
             # Both plausible: turn around only a non-SYN going to the higher port.
             if sport in likely and (
                 dport not in likely or (not flags & _SYN and sport < dport)
@@ -439,18 +466,18 @@ class Tracker:
         is a simultaneous open (RFC 9293 §3.5 figure 8), not a new connection.
         """
         o, r = conn.orig, conn.resp
-        if side is r and not flags & _ACK and o.zs == z.SYN_SENT and r.zs == z.INACTIVE:
+        if side is r and not flags & _ACK and o.zs == Z_SYN_SENT and r.zs == Z_INACTIVE:
             return False
         conn_orig = o
         if flags & _ACK:
-            if o.zs != z.INACTIVE:
+            if o.zs != Z_INACTIVE:
                 return False
             conn_orig = r
         if not (o.did_close or r.did_close):
             if seq == conn_orig.start_seq:
                 return False
             if (
-                not flags & _ACK and conn_orig.zs == z.SYN_ACK_SENT and r.zs == z.INACTIVE
+                not flags & _ACK and conn_orig.zs == Z_SYN_ACK_SENT and r.zs == Z_INACTIVE
                 and seq == r.start_seq
             ):
                 return False
@@ -481,7 +508,16 @@ class Tracker:
     def sweep(self, now: float) -> None:
         """Finish every connection Zeek's timers have removed by `now`."""
         self.next_sweep = now + 1.0
-        done = [s.conn for s in self.table.values() if s.is_orig and s.conn.expired(now)]
+        # `expired` can only fire (or disarm a timer) once a timer is due or the connection has
+        # been idle longer than Zeek's linger time: test that first, inline.
+        linger = Z_CONNECTION_LINGER
+        done = [
+            c for s in self.table.values()
+            if s.is_orig and (
+                now >= (c := s.conn).hard_deadline or now >= c.partial_close_at
+                or now - c.last_time > linger
+            ) and c.expired(now)
+        ]
         for conn in done:
             self._finish(conn)
 
@@ -515,7 +551,7 @@ class Tracker:
         end = (seq + seg_len) & _M
         # init_endpoint
         zs = ep.zs
-        if zs == z.INACTIVE:
+        if zs == Z_INACTIVE:
             if syn:
                 ep.start_seq = ep.ack_seq = seq
                 ep.last_seq = end
@@ -523,40 +559,41 @@ class Tracker:
                 ep.start_seq = ep.ack_seq = (seq - 1) & _M
                 ep.last_seq = seq
         elif (
-            (zs in (z.SYN_SENT, z.SYN_ACK_SENT) and syn and seq != ep.start_seq)
-            or (zs in (z.ESTABLISHED, z.PARTIAL) and syn)
-            or (zs == z.RESET and syn and ep.zprev == z.INACTIVE)
+            (zs in (Z_SYN_SENT, Z_SYN_ACK_SENT) and syn and seq != ep.start_seq)
+            or (zs in (Z_ESTABLISHED, Z_PARTIAL) and syn)
+            or (zs == Z_RESET and syn and ep.zprev == Z_INACTIVE)
         ):
             ep.start_seq = ep.ack_seq = seq
             ep.last_seq = end
-        rel_seq = _diff(seq, ep.start_seq)
+        rel_seq = ((seq - ep.start_seq + _HALF) & _M) - _HALF
         # update_history
         nbits = (1 if syn else 0) + (1 if fin else 0) + (1 if rst else 0)
         if nbits > 1:
             if fin and rst:
-                conn.check_history(z.HIST_FIN_RST, "I", is_orig)
+                conn.check_history(Z_HIST_FIN_RST, "I", is_orig)
             else:
-                conn.check_history(z.HIST_MULTI_FLAG, "Q", is_orig)
+                conn.check_history(Z_HIST_MULTI_FLAG, "Q", is_orig)
         elif nbits == 1:
             if syn:
                 code = "H" if ackf else "S"
-                if conn.check_history(z.HIST_SYN, code, is_orig) and rel_seq != ep.h_syn:
+                if conn.check_history(Z_HIST_SYN, code, is_orig) and rel_seq != ep.h_syn:
                     conn.add_history(code, is_orig)
                 ep.h_syn = rel_seq
             elif fin:
-                if conn.check_history(z.HIST_FIN, "F", is_orig) and rel_seq + plen != ep.h_fin:
+                if conn.check_history(Z_HIST_FIN, "F", is_orig) and rel_seq + plen != ep.h_fin:
                     conn.add_history("F", is_orig)
                 ep.h_fin = rel_seq + plen
             else:
-                if conn.check_history(z.HIST_RST, "R", is_orig) and rel_seq != ep.h_rst:
+                if conn.check_history(Z_HIST_RST, "R", is_orig) and rel_seq != ep.h_rst:
                     conn.add_history("R", is_orig)
                 ep.h_rst = rel_seq
         elif plen:
-            conn.check_history(z.HIST_DATA, "D", is_orig)
-        elif ackf:
-            conn.check_history(z.HIST_ACK, "A", is_orig)
+            if not conn.hist_seen & (Z_HIST_DATA if is_orig else Z_HIST_DATA << 16):
+                conn.check_history(Z_HIST_DATA, "D", is_orig)
+        elif ackf and not conn.hist_seen & (Z_HIST_ACK if is_orig else Z_HIST_ACK << 16):
+            conn.check_history(Z_HIST_ACK, "A", is_orig)
         # update_window: zero windows
-        if window == 0 and not rst and peer.zs != z.CLOSED and ep.zs != z.RESET:
+        if window == 0 and not rst and peer.zs != Z_CLOSED and ep.zs != Z_RESET:
             conn.scaled(ep, "W", "win0")
         o, r = conn.orig, conn.resp
         if not (o.did_close and r.did_close):
@@ -568,25 +605,25 @@ class Tracker:
             ep.rst_cnt += 1
         rel_ack = -1
         if ackf:
-            if peer.zs == z.INACTIVE:
+            if peer.zs == Z_INACTIVE:
                 peer.start_seq = peer.ack_seq = peer.last_seq = (ack - 1) & _M
                 rel_ack = 1
             else:
-                rel_ack = _diff(ack, peer.start_seq)
+                rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
                 if rel_ack < 0:
                     rel_ack = 0
                 elif not rst:
-                    delta = _diff(ack, peer.ack_seq)
-                    if not (ack == 0 and delta > z.TOO_LARGE_SEQ_DELTA) and delta > 0:
+                    delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+                    if not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA) and delta > 0:
                         peer.ack_seq = ack
         # update_last_seq
-        delta_last = _diff(end, ep.last_seq)
-        if (syn or rst) and (delta_last > z.TOO_LARGE_SEQ_DELTA
-                             or delta_last < -z.TOO_LARGE_SEQ_DELTA):
+        delta_last = ((end - ep.last_seq + _HALF) & _M) - _HALF
+        if (syn or rst) and (delta_last > Z_TOO_LARGE_SEQ_DELTA
+                             or delta_last < -Z_TOO_LARGE_SEQ_DELTA):
             pass
         elif fin and ep.last_seq == (ep.start_seq + 1) & _M:
             ep.last_seq = end
-        elif ep.zs == z.RESET:
+        elif ep.zs == Z_RESET:
             pass
         elif delta_last > 0:
             ep.last_seq = end
@@ -600,10 +637,10 @@ class Tracker:
             if peer.fin_cnt and rel_ack >= fin_rel:
                 rel_ack = fin_rel - 1
             if rel_ack > peer.r_trim:
-                _ack_received(conn, peer, rel_ack)
+                ack_received(conn, peer, rel_ack)
         conn.first_seen |= 1 if ep.is_orig else 2  # CheckPIA_FirstPacket
         if plen and not rst and rel_seq >= 0:
-            _data_sent(ep, rel_seq + 1 if syn else rel_seq, plen)
+            data_sent(ep, rel_seq + 1 if syn else rel_seq, plen)
         if do_close:
             self._connection_closed(conn, ep, peer)
 
@@ -614,64 +651,64 @@ class Tracker:
         is_orig = ep.is_orig
         zs = ep.zs
         do_close = False
-        if zs == z.INACTIVE:
+        if zs == Z_INACTIVE:
             if flags & _SYN:
                 if is_orig:
-                    ep.set_zstate(z.SYN_ACK_SENT if flags & _ACK else z.SYN_SENT)
+                    ep.set_zstate(Z_SYN_ACK_SENT if flags & _ACK else Z_SYN_SENT)
                     if conn.attempt_at == _INF:
-                        conn.attempt_at = now + z.ATTEMPT_DELAY
+                        conn.attempt_at = now + Z_ATTEMPT_DELAY
                         conn.hard_deadline = min(conn.hard_deadline, conn.attempt_at)
                 else:
-                    if not flags & _ACK and peer.zs == z.SYN_ACK_SENT and seq == ep.start_seq:
+                    if not flags & _ACK and peer.zs == Z_SYN_ACK_SENT and seq == ep.start_seq:
                         # A SYN and SYN-ACK seen in reverse order: turn the roles around.
                         conn.flip()
                         conn.first_seen |= 1
-                        peer.set_zstate(z.ESTABLISHED)
-                    if peer.zs == z.SYN_SENT:
-                        peer.set_zstate(z.ESTABLISHED)
-                    ep.set_zstate(z.ESTABLISHED)
+                        peer.set_zstate(Z_ESTABLISHED)
+                    if peer.zs == Z_SYN_SENT:
+                        peer.set_zstate(Z_ESTABLISHED)
+                    ep.set_zstate(Z_ESTABLISHED)
             if flags & _FIN:
-                ep.set_zstate(z.CLOSED)
+                ep.set_zstate(Z_CLOSED)
                 do_close = True
             if flags & _RST:
-                ep.set_zstate(z.RESET)
+                ep.set_zstate(Z_RESET)
                 do_close = True
-            if ep.zs == z.INACTIVE:
-                if not is_orig and plen == 0 and conn.orig.zs == z.SYN_SENT:
+            if ep.zs == Z_INACTIVE:
+                if not is_orig and plen == 0 and conn.orig.zs == Z_SYN_SENT:
                     pass  # an ACK of the SYN before the SYN-ACK
-                elif flags & _ACK and peer.zs == z.ESTABLISHED:
-                    ep.set_zstate(z.ESTABLISHED)
+                elif flags & _ACK and peer.zs == Z_ESTABLISHED:
+                    ep.set_zstate(Z_ESTABLISHED)
                     conn.is_partial = False
                     conn.first_seen |= 1 if is_orig else 2
                 else:
-                    ep.set_zstate(z.PARTIAL)
-        elif zs in (z.SYN_SENT, z.SYN_ACK_SENT):
+                    ep.set_zstate(Z_PARTIAL)
+        elif zs in (Z_SYN_SENT, Z_SYN_ACK_SENT):
             if flags & _FIN:
-                ep.set_zstate(z.CLOSED)
+                ep.set_zstate(Z_CLOSED)
                 do_close = True
             if flags & _RST:
-                ep.set_zstate(z.RESET)
+                ep.set_zstate(Z_RESET)
                 do_close = True
-        elif zs in (z.ESTABLISHED, z.PARTIAL):
+        elif zs in (Z_ESTABLISHED, Z_PARTIAL):
             if (
-                flags & _SYN and zs == z.PARTIAL and peer.zs == z.INACTIVE
+                flags & _SYN and zs == Z_PARTIAL and peer.zs == Z_INACTIVE
                 and not flags & _ACK
             ):
-                ep.set_zstate(z.SYN_SENT)
+                ep.set_zstate(Z_SYN_SENT)
             if flags & _FIN and not flags & _RST:
-                ep.set_zstate(z.CLOSED)
-                if peer.zs == z.RESET and peer.zprev == z.CLOSED:
-                    peer.set_zstate(z.CLOSED)
+                ep.set_zstate(Z_CLOSED)
+                if peer.zs == Z_RESET and peer.zprev == Z_CLOSED:
+                    peer.set_zstate(Z_CLOSED)
                 do_close = True
             if flags & _RST:
-                ep.set_zstate(z.RESET)
+                ep.set_zstate(Z_RESET)
                 do_close = True
-        elif zs == z.CLOSED and flags & _RST and peer.zs != z.CLOSED:
-            ep.set_zstate(z.RESET)
+        elif zs == Z_CLOSED and flags & _RST and peer.zs != Z_CLOSED:
+            ep.set_zstate(Z_RESET)
             if not ep.did_close:
                 do_close = True
             if conn.reset_at == _INF:
-                conn.reset_at = now + z.RESET_DELAY
+                conn.reset_at = now + Z_RESET_DELAY
                 conn.hard_deadline = min(conn.hard_deadline, conn.reset_at)
         return do_close
 
@@ -679,16 +716,16 @@ class Tracker:
         if ep.did_close:
             return
         ep.did_close = True
-        if ep.zs == z.RESET or peer.did_close or peer.zs == z.INACTIVE:
+        if ep.zs == Z_RESET or peer.did_close or peer.zs == Z_INACTIVE:
             # Close complete: Zeek cancels its other timers and deletes the connection later.
             conn.attempt_at = conn.reset_at = conn.partial_close_at = _INF
             conn.expire_origins = []
-            conn.delete_at = conn.last_time + z.CLOSE_DELAY
+            conn.delete_at = conn.last_time + Z_CLOSE_DELAY
             conn.hard_deadline = conn.delete_at
-        elif ep.zprev == z.INACTIVE:
-            conn.partial_close_at = conn.last_time + z.PARTIAL_CLOSE_DELAY
+        elif ep.zprev == Z_INACTIVE:
+            conn.partial_close_at = conn.last_time + Z_PARTIAL_CLOSE_DELAY
         else:
-            conn.expire_origins.append(conn.last_time + z.SESSION_TIMER)
+            conn.expire_origins.append(conn.last_time + Z_SESSION_TIMER)
 
 
 # Zeek's TCP_Reassembler, reduced to what shows in `history`: content gaps ('G'), i.e. data the
@@ -696,7 +733,7 @@ class Tracker:
 
 
 def _clean(side: Side) -> bool:
-    return side.zs == z.ESTABLISHED or (side.zs == z.CLOSED and side.zprev == z.ESTABLISHED)
+    return side.zs == Z_ESTABLISHED or (side.zs == Z_CLOSED and side.zprev == Z_ESTABLISHED)
 
 
 def _gap(conn: Connection, side: Side) -> None:
@@ -704,7 +741,7 @@ def _gap(conn: Connection, side: Side) -> None:
         conn.scaled(side, "G", "gap")
 
 
-def _ack_received(conn: Connection, side: Side, rel_ack: int) -> None:
+def ack_received(conn: Connection, side: Side, rel_ack: int) -> None:
     """TCP_Reassembler::AckReceived: `side`'s data up to `rel_ack` was acknowledged."""
     if side.fin_cnt and rel_ack >= side.fin_rel:
         rel_ack = side.fin_rel - 1
@@ -733,7 +770,7 @@ def _ack_received(conn: Connection, side: Side, rel_ack: int) -> None:
     side.r_trim = rel_ack
 
 
-def _data_sent(side: Side, seq: int, plen: int) -> None:
+def data_sent(side: Side, seq: int, plen: int) -> None:
     """TCP_Reassembler::DataSent: `plen` bytes at relative `seq` seen from `side`."""
     upper = seq + plen
     acked = ((side.ack_seq - side.start_seq + _HALF) & _M) - _HALF
@@ -769,7 +806,7 @@ _FINISHED = Connection(0, 0.0, 0)
 _FINISHED_SIDE = _FINISHED.orig
 
 
-def _count(conn: Connection, bits: int) -> None:
+def count_bits(conn: Connection, bits: int) -> None:
     counts = conn.counts
     if counts is None:
         counts = conn.counts = [0] * 13

@@ -33,7 +33,9 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from synack.capture.reader import CaptureReader
 
-__all__ = ["TcpdumpFormatter", "format_ipv6", "format_timestamp", "trace_capture"]
+__all__ = [
+    "TcpdumpFormatter", "format_ipv6", "format_timestamp", "trace_capture", "trace_records",
+]
 
 _MASK32 = 0xFFFFFFFF
 _LIBPCAP_MAX_SNAPLEN = 262144  # libpcap's MAXIMUM_SNAPLEN
@@ -173,6 +175,15 @@ def trace_capture(reader: CaptureReader, *, absolute: bool = False) -> Iterator[
 
     Like libpcap, a pcap record longer than the file's snapshot length is cut to it first.
     """
+    for number, _timestamp_ns, _link_type, _data, line in trace_records(reader, absolute=absolute):
+        yield number, line
+
+
+def trace_records(
+    reader: CaptureReader, *, absolute: bool = False
+) -> Iterator[tuple[int, int, int, bytes, str]]:
+    """(packet number from 1, timestamp_ns, link type, data, line) for every TCP packet, with
+    the record's data as tcpdump saw it (cut to the snapshot length), for callers that annotate."""
     formatter = TcpdumpFormatter(absolute=absolute)
     snapshot: int | None = None
     records = reader.iter_records()
@@ -185,7 +196,7 @@ def trace_capture(reader: CaptureReader, *, absolute: bool = False) -> Iterator[
             data = data[:snapshot]
         line = formatter.format(timestamp_ns, link_type, data, original_length)
         if line is not None:
-            yield number, line
+            yield number, timestamp_ns, link_type, data, line
 
 
 def format_timestamp(timestamp_ns: int) -> str:

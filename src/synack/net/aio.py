@@ -27,7 +27,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, TextIO
 
-from synack.net.tun import Tun, TunLink, open_tun_link
+from synack.net.tun import TUN_F_CSUM, Tun, TunLink, open_tun_link
 from synack.tcp import events as ev
 from synack.tcp.state import State
 
@@ -76,6 +76,14 @@ class Stack:
         self._timer_at: float | None = None
         self._flush_scheduled = False
         self._closed = False
+        # A device with the virtio-net header offloads TCP checksums both ways: the kernel hands
+        # over segments with a partial checksum that need no check (it made them), and completes
+        # ours (NEEDS_CSUM, csum_start = IP header length, csum_offset = 16).
+        self._partial = tun.vnet_hdr
+        host.checksum_offload = tun.vnet_hdr
+        if tun.vnet_hdr:
+            tun.set_offload(TUN_F_CSUM)
+            tun.trust_partial = True
         self.loop.add_reader(tun.fileno(), self._on_readable)
 
     # ---- construction ---------------------------------------------------------------------------
@@ -93,15 +101,20 @@ class Stack:
         on_transition: TransitionHook | None = None,
         outgoing_filter: Callable[[bytes], bool] | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
+        checksum_offload: bool = False,
     ) -> Stack:
         """A Host at synack's address of `link` on a new TUN device (kernel side configured),
-        or on `device`, already opened with `open_tun_link(link)`."""
+        or on `device`, already opened with `open_tun_link(link)`. `checksum_offload` opens the
+        new device with the virtio-net header, so the kernel computes and checks TCP checksums."""
         from synack.host import Host
 
         link = link or TunLink()
         if config is None:
             config = default_config(link.mtu)
-        tun = device if device is not None else open_tun_link(link, name=name)
+        if device is not None:
+            tun = device
+        else:
+            tun = open_tun_link(link, name=name, vnet_hdr=checksum_offload)
         try:
             host = Host([ipaddress.ip_address(link.synack_address)], config=config)
             stack = cls(
@@ -190,14 +203,16 @@ class Stack:
         if not packets:
             return
         tun, tap, keep = self.tun, self.tap, self.outgoing_filter
+        partial = self._partial
         for packet in packets:
             if keep is not None and not keep(packet):
                 continue
+            # With checksum offload the host leaves IPv4 TCP checksums partial (IPv6: complete).
             if tap is None:
-                tun.write(packet)
+                tun.write(packet, partial=partial and packet[0] == 0x45)
                 continue
             tap(time.time_ns(), packet, True)
-            tun.write(packet)
+            tun.write(packet, partial=partial and packet[0] == 0x45)
             # The kernel answers inside write(): show its replies now, in the order a capture on
             # the device sees them; the host gets them on the next turn of the loop.
             while (reply := tun.read()) is not None:

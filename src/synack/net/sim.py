@@ -338,7 +338,8 @@ class Network:
             if done is None:
                 continue
             peer = link.peer_of(node)
-            copies = channel.faults.apply(data, self.rng, self._fault_note(node))
+            faults = channel.faults
+            copies = faults.apply(data, self.rng, self._fault_note(node) if faults.rules else None)
             for extra, copy in copies:
                 self.call_at(done + channel.delay + extra, self._arrive, peer, copy)
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from synack.net.faults import Faults, Rule, match
 from synack.scenarios.http import BODY, HEADERS, REQUEST
-from synack.scenarios.lab import CLIENT_ADDR, SERVER_ADDR, Lab, linux_config
+from synack.scenarios.lab import CLIENT_ADDR, SERVER_ADDR, Lab
 from synack.scenarios.sockets import Endpoint
 
 SERVER = SERVER_ADDR

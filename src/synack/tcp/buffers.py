@@ -11,24 +11,32 @@ from bisect import bisect_left
 
 
 class SendBuffer:
-    """Bytes written by the program and not yet acknowledged; index 0 is the oldest (SND.UNA's)."""
+    """Bytes written by the program and not yet acknowledged; index 0 is the oldest (SND.UNA's).
 
-    __slots__ = ("_data", "capacity")
+    Acknowledged bytes are skipped by an offset and dropped only when that offset reaches the
+    end of the data or passes half of it (and 1 MiB): moving the rest down on every ACK would
+    cost a copy of the whole buffer per ACK.
+    """
+
+    __slots__ = ("_data", "_start", "capacity")
+
+    _COMPACT = 1 << 20
 
     def __init__(self, capacity: int) -> None:
         self._data = bytearray()
+        self._start = 0
         self.capacity = capacity
 
     def __len__(self) -> int:
-        return len(self._data)
+        return len(self._data) - self._start
 
     @property
     def space(self) -> int:
-        return max(0, self.capacity - len(self._data))
+        return max(0, self.capacity - len(self))
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Append as much of `data` as fits; returns the number of bytes taken."""
-        n = min(len(data), self.capacity - len(self._data))
+        n = min(len(data), self.capacity - len(self))
         if n <= 0:
             return 0
         self._data += data[:n] if n < len(data) else data
@@ -36,14 +44,23 @@ class SendBuffer:
 
     def peek(self, index: int, length: int) -> bytes:
         """`length` bytes from `index` (clipped to what is buffered)."""
-        return bytes(self._data[index : index + length])
+        start = self._start + index
+        with memoryview(self._data) as view:
+            return bytes(view[start : start + length])
 
     def acknowledge(self, n: int) -> int:
         """Drop the `n` oldest bytes (clipped); returns how many were dropped."""
-        n = min(n, len(self._data))
+        n = min(n, len(self))
         if n <= 0:
             return 0
-        del self._data[:n]
+        start = self._start + n
+        if start == len(self._data):
+            self._data.clear()
+            start = 0
+        elif start >= self._COMPACT and 2 * start >= len(self._data):
+            del self._data[:start]
+            start = 0
+        self._start = start
         return n
 
 

@@ -59,6 +59,7 @@ URG: Final = 0x20
 _FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 _NOP: Final = Nop()
 _SACK_OK: Final = SackPermitted()
+_HALF: Final = 1 << 31  # seq_diff's offset, for the few places it is inlined
 _TS_OPT_LEN: Final = 12  # nop, nop, timestamps: what every segment carries once negotiated
 
 _CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = (
@@ -137,14 +138,15 @@ class Connection:
     """
 
     __slots__ = (
-        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_error", "_events", "_fin_queued", "_fin_received",
-        "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong",
-        "_quick", "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
-        "_sbuf_seq", "_send_blocked", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
-        "_t_wait", "_user_closed", "config", "host_key", "irs", "iss", "local", "max_snd_wnd",
-        "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
-        "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1",
-        "snd_wl2", "snd_wnd", "snd_wscale", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_error", "_events", "_fin_queued",
+        "_fin_received", "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out",
+        "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap", "_rcv_mss_est",
+        "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq", "_send_blocked",
+        "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx", "_t_wait", "_user_closed",
+        "config", "host_key", "irs", "iss", "local", "max_snd_wnd", "on_transition", "passive",
+        "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok",
+        "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale",
+        "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -365,15 +367,17 @@ class Connection:
                 raise self._error
             return b""
         data = buf.read(max_bytes)
-        if self._ack_pending and self._state.synchronized:
-            # Linux tcp_cleanup_rbuf: a read acknowledges what a delayed ACK still holds if more
-            # than a segment is unacknowledged, or the read drained small pushed segments (of a
-            # one-way exchange; in pingpong mode only the second of them).
-            if seq_diff(self.rcv_nxt, self.rcv_wup) > self._rcv_mss_est or (
+        # Linux tcp_cleanup_rbuf: a read acknowledges what a delayed ACK still holds if more than
+        # a segment is unacknowledged, or if it drained small pushed segments (of a one-way
+        # exchange; in pingpong mode only from the second of them).
+        if self._ack_pending and self._state.synchronized and (
+            seq_diff(self.rcv_nxt, self.rcv_wup) > self._rcv_mss_est
+            or (
                 buf.readable == 0
                 and (self._ack_pushed > 1 or (self._ack_pushed and not self._pingpong))
-            ):
-                self._send_ack()
+            )
+        ):
+            self._send_ack()
         self._maybe_window_update()
         self._touch()
         return data
@@ -639,6 +643,8 @@ class Connection:
                 return
             if st is _TIME_WAIT and flags & ACK:
                 self._t_wait = now + cfg.time_wait  # a retransmitted FIN restarts 2*MSL
+                # RFC 7323 §4.3 (2): SEG.SEQ <= Last.ACK.sent: its TSval is the one to echo.
+                self._update_ts_recent(seg, seq)
             self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
             return
         # Trim to the window: bytes before RCV.NXT (and a SYN there) are old.
@@ -656,9 +662,7 @@ class Connection:
             payload = payload[:keep]
             dlen = keep
             flags &= ~FIN  # the FIN lies beyond the window
-        ts = seg.timestamps if self.ts_ok else None
-        if ts is not None and seq_le(seq, self.rcv_wup):
-            self.ts_recent = ts.value  # RFC 7323 §4.3
+        self._update_ts_recent(seg, seq)
 
         # Second: check the RST bit.
         if flags & RST:
@@ -946,13 +950,14 @@ class Connection:
         cc = self._cc
         smss = self.smss
         while True:
-            sent = seq_diff(self.snd_nxt, self._sbuf_seq)
+            nxt = self.snd_nxt
+            sent = ((nxt - self._sbuf_seq + _HALF) & SEQ_MASK) - _HALF  # seq_diff, inlined
             remaining = buffered - sent
             if remaining <= 0:
                 if self._fin_queued and remaining == 0:  # only our FIN is left
                     self._transmit(ACK | FIN, self.snd_nxt, b"", now)
                 break
-            flight = seq_diff(self.snd_nxt, self.snd_una)
+            flight = ((nxt - self.snd_una + _HALF) & SEQ_MASK) - _HALF
             usable = self.snd_wnd - flight
             if cc is not None and cc.cwnd - flight < usable:
                 usable = cc.cwnd - flight
@@ -1093,6 +1098,14 @@ class Connection:
         self._ack_now = False
         self._t_delack = None
 
+    def _update_ts_recent(self, seg: TcpSegment, seq: int) -> None:
+        """RFC 7323 §4.3 (2): if SEG.TSval >= TS.Recent and SEG.SEQ <= Last.ACK.sent, then
+        SEG.TSval becomes TS.Recent (echoed in every TSecr we send)."""
+        if self.ts_ok and seq_le(seq, self.rcv_wup):
+            ts = seg.timestamps
+            if ts is not None and seq_ge(ts.value, self.ts_recent):
+                self.ts_recent = ts.value
+
     def _tsval(self) -> int:
         return (int(self._now * 1000) + self.ts_offset) & SEQ_MASK
 
@@ -1119,7 +1132,8 @@ class Connection:
 
     def _rcv_window(self) -> int:
         """RCV.WND: what is left of the window last advertised."""
-        w = seq_diff(self.rcv_wup, self.rcv_nxt) + self.rcv_wnd
+        # seq_diff(rcv_wup, rcv_nxt) + rcv_wnd, inlined: this runs for every segment.
+        w = ((self.rcv_wup - self.rcv_nxt + _HALF) & SEQ_MASK) - _HALF + self.rcv_wnd
         return w if w > 0 else 0
 
     def _free_window(self) -> int:
