@@ -10,7 +10,8 @@ Everything runs inside private network namespaces this script creates (nothing c
 Each server runs in its own process so client and server do not share an interpreter. synack
 runs on a 64 KiB-MTU TUN link (one write per 64 KiB segment); the kernel's veth pair uses its
 offloads (GSO/GRO). synack's TUN device carries the virtio-net header so that the kernel computes
-and checks TCP checksums (`--no-checksum-offload`: synack does both itself). `--profile` prints where synack's process spends its time, by layer.
+and checks TCP checksums (`--no-checksum-offload`: synack does both itself). `--profile` prints
+where synack's process spends its time, by layer.
 Usage (root): python benchmarks/bench_tun.py [--megabytes 200] [--connections 2000] [--profile]
 """
 

@@ -303,9 +303,12 @@ class Host:
         best = timers[0][0] if timers else None
         fifo = self._tw_fifo
         if fifo:
-            self._expire_time_wait(-1.0)  # drops superseded FIFO entries, expires nothing
-            if fifo:
-                expires = _TW.unpack(self._tw[fifo[0]])[4]
+            record = self._tw.get(fifo[0])
+            if record is None or _TW.unpack(record)[_TW_QUEUED] > 1:
+                self._expire_time_wait(-1.0)  # drops superseded FIFO entries, expires nothing
+                record = self._tw[fifo[0]] if fifo else None
+            if record is not None:
+                expires = _TW.unpack(record)[4]
                 if best is None or expires < best:
                     best = expires
         return best

@@ -59,7 +59,6 @@ URG: Final = 0x20
 _FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 _NOP: Final = Nop()
 _SACK_OK: Final = SackPermitted()
-_HALF: Final = 1 << 31  # seq_diff's offset, for the few places it is inlined
 _TS_OPT_LEN: Final = 12  # nop, nop, timestamps: what every segment carries once negotiated
 
 _CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = (
@@ -951,13 +950,13 @@ class Connection:
         smss = self.smss
         while True:
             nxt = self.snd_nxt
-            sent = ((nxt - self._sbuf_seq + _HALF) & SEQ_MASK) - _HALF  # seq_diff, inlined
+            sent = seq_diff(nxt, self._sbuf_seq)
             remaining = buffered - sent
             if remaining <= 0:
                 if self._fin_queued and remaining == 0:  # only our FIN is left
                     self._transmit(ACK | FIN, self.snd_nxt, b"", now)
                 break
-            flight = ((nxt - self.snd_una + _HALF) & SEQ_MASK) - _HALF
+            flight = seq_diff(nxt, self.snd_una)
             usable = self.snd_wnd - flight
             if cc is not None and cc.cwnd - flight < usable:
                 usable = cc.cwnd - flight
@@ -1132,8 +1131,7 @@ class Connection:
 
     def _rcv_window(self) -> int:
         """RCV.WND: what is left of the window last advertised."""
-        # seq_diff(rcv_wup, rcv_nxt) + rcv_wnd, inlined: this runs for every segment.
-        w = ((self.rcv_wup - self.rcv_nxt + _HALF) & SEQ_MASK) - _HALF + self.rcv_wnd
+        w = seq_diff(self.rcv_wup, self.rcv_nxt) + self.rcv_wnd
         return w if w > 0 else 0
 
     def _free_window(self) -> int:
