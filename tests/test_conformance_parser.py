@@ -24,7 +24,7 @@ from synack.conformance.ast import (
 from synack.conformance.lexer import ScriptSyntaxError
 from synack.conformance.parser import parse_file, parse_script
 
-SUITE = Path("/work/shared/conformance/freebsd-tcp-testsuite")
+SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "freebsd-tcp-testsuite"
 
 
 def one(text: str) -> PacketSpec | SyscallSpec | CommandSpec | CodeSpec:

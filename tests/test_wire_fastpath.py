@@ -41,7 +41,7 @@ from synack.wire.ip import (
 from synack.wire.link import ETHERTYPE_IPV4, ETHERTYPE_IPV6, strip_link
 from synack.wire.tcp import Nop, Sack, TcpFlags, TcpSegment, Timestamps, build_tcp, parse_tcp
 
-TRACES = Path("/work/shared/captures/zeek/traces")
+TRACES = Path(__file__).resolve().parents[2] / "shared" / "captures" / "zeek" / "traces"
 MACS = bytes(6) + bytes.fromhex("020000000001")
 
 
