@@ -267,7 +267,6 @@ def write_files(tmp_path: Path) -> dict[Path, list[tuple[int, int]]]:
 @pytest.mark.tools
 @needs_tshark
 def test_written_files_read_by_tshark_with_valid_checksums(tmp_path: Path) -> None:
-    pytest.importorskip("synack.wire.ip")
     count = len(tcp_packets())
     for path, expected in write_files(tmp_path).items():
         rows, stderr = tshark(
@@ -295,7 +294,6 @@ def test_written_files_read_by_tshark_with_valid_checksums(tmp_path: Path) -> No
 @pytest.mark.tools
 @needs_tcpdump
 def test_written_files_read_by_tcpdump_without_complaint(tmp_path: Path) -> None:
-    pytest.importorskip("synack.wire.ip")
     count = len(tcp_packets())
     for path in write_files(tmp_path):
         if path.name.startswith("mixed"):

@@ -15,10 +15,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from synack.analyze.flags import bit_names
-from synack.analyze.summary import COUNTERS, ConnectionRecord
+from synack.analyze.summary import COUNTERS, RECORD_FIELDS, ConnectionRecord
 from synack.analyze.tracker import PacketRow
 
-FIELDS: tuple[str, ...] = tuple(ConnectionRecord.__slots__)
+FIELDS: tuple[str, ...] = RECORD_FIELDS
 
 _FLAG_CHARS = ((0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x20, "U"), (0x40, "E"),
                (0x80, "W"))

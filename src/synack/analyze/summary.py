@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from synack.analyze import flags as wsflags
@@ -73,7 +73,11 @@ class ConnectionRecord:
     bad_checksums: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {name: getattr(self, name) for name in RECORD_FIELDS}
+
+
+# The record's field names in order (from the dataclass, so that they hold compiled too).
+RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ConnectionRecord))
 
 
 def _addr(raw: bytes) -> str:

@@ -73,10 +73,11 @@ async def run(opts: LinkOptions, host: str, port: int, request: bytes | None,
 
 @click.command()
 @click.argument("target")
-@click.argument("port", type=int, required=False)
+@click.argument("port", type=click.IntRange(1, 65535), required=False)
 @click.option("--include", "-i", "include_headers", is_flag=True,
               help="With a URL: print the response headers too.")
-@click.option("--local-port", type=int, default=None, help="Source port (default: ephemeral).")
+@click.option("--local-port", type=click.IntRange(1, 65535), default=None,
+              help="Source port (default: ephemeral).")
 @link_options
 def command(target: str, port: int | None, include_headers: bool, local_port: int | None,
             **link: Any) -> None:

@@ -332,6 +332,8 @@ def command(scenario: str | None, list_: bool, **link: Any) -> None:
     --kernel-address and synack on --address, and plays the scenario end to end, printing every
     segment as `tcpdump -nn` does, synack's state changes as `#` lines and what each side ended
     in as `==` lines. Needs root (CAP_NET_ADMIN, CAP_SYS_ADMIN) and /dev/net/tun.
+
+    Without SCENARIO (or with --list) it lists the scenarios and exits.
     """
     if list_ or scenario is None:
         for name, func in SCENARIOS.items():

@@ -39,11 +39,14 @@ def _label(path: Path, roots: tuple[str, ...]) -> str:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--profile", "profile_name", type=click.Choice(sorted(PROFILES)), default="freebsd",
-    show_default=True, help="How the scripts' operating system differs from synack.",
+    show_default=True,
+    help="How the scripts' operating system differs from synack: freebsd relaxes FreeBSD's "
+    "constants (window, option order, buffer rounding) and prints each relaxation; linux "
+    "relaxes Linux's; strict compares every field as written.",
 )
 @click.option(
     "-D", "--define", "defines", multiple=True, metavar="NAME",
-    help="Define NAME for #ifdef (STANDARD is always defined).",
+    help="Define NAME for #ifdef; repeatable (STANDARD is always defined).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Print failures and the summary only.")
 @click.option(

@@ -7,6 +7,7 @@ opening of a traced Stack.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -48,17 +49,28 @@ class LinkOptions:
                    bool(kwargs["quiet"]))
 
 
+def _ip_address(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Reject an option value that is not an IPv4 or IPv6 address."""
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an IP address") from None
+
+
 def link_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The TUN link options every real-wire command takes."""
     options = [
-        click.option("--tun", default="synack%d", show_default=True, help="TUN device name."),
-        click.option("--address", default="192.0.2.2", show_default=True,
-                     help="synack's address (the far end of the TUN link)."),
+        click.option("--tun", default="synack%d", show_default=True, metavar="NAME",
+                     help="TUN device name; the kernel replaces %d with the first free number."),
+        click.option("--address", default="192.0.2.2", show_default=True, metavar="ADDRESS",
+                     callback=_ip_address, help="synack's address (the far end of the TUN link)."),
         click.option("--kernel-address", default="192.0.2.1", show_default=True,
+                     metavar="ADDRESS", callback=_ip_address,
                      help="The kernel's address on the TUN device."),
-        click.option("--prefix", type=int, default=24, show_default=True,
+        click.option("--prefix", type=click.IntRange(1, 128), default=24, show_default=True,
                      help="Prefix length of the link."),
-        click.option("--mtu", type=int, default=1500, show_default=True, help="Link MTU."),
+        click.option("--mtu", type=click.IntRange(576, 65535), default=1500, show_default=True,
+                     help="Link MTU (576 to 65535; at least 1280 for IPv6)."),
         click.option("--pcap", type=click.Path(dir_okay=False), default=None,
                      help="Write every packet to this capture (pcapng if it ends in .pcapng)."),
         click.option("--quiet", "-q", is_flag=True, help="Do not print packets and states."),
@@ -164,10 +176,12 @@ async def serve(opts: LinkOptions, port: int, handler: Handler, count: int, labe
 @click.command()
 @click.option("--mode", type=click.Choice(["echo", "discard", "http"]), default="echo",
               show_default=True, help="What to do with each connection.")
-@click.option("--port", type=int, default=None, help="Port (default: 7 echo, 9 discard, 80 http).")
+@click.option("--port", type=click.IntRange(1, 65535), default=None,
+              help="Port (default: 7 echo, 9 discard, 80 http).")
 @click.option("--body", type=click.File("rb"), default=None,
               help="File served by --mode http (default: a small page).")
-@click.option("--count", type=int, default=0, help="Exit after this many connections (0: never).")
+@click.option("--count", type=click.IntRange(min=0), default=0,
+              help="Exit after this many connections (0: never).")
 @link_options
 def command(mode: str, port: int | None, body: Any, count: int, **link: Any) -> None:
     """Serve echo, discard or HTTP with synack on a TUN device.
