@@ -202,6 +202,15 @@ def test_rst_reports_the_error(setup: Callable[[Rig], Rig], error: type[OSError]
     assert len(failed) == 1 and isinstance(failed[0].error, error)
 
 
+def test_old_syn_is_trimmed_and_the_text_after_it_kept() -> None:
+    # RFC 9293 §3.10.7.4: only the new part of a segment that straddles RCV.NXT is processed; the
+    # old SYN takes the first sequence number, so the text starts one after it.
+    rig = Rig().established()
+    assert rig.feed(seg(S | A, IRS, ISS + 1, HELLO)) == [ack_(ISS + 1, IRS + 1 + len(HELLO))]
+    assert rig.conn.receive(100) == HELLO
+    assert rig.conn.rcv_nxt == s(IRS + 1 + len(HELLO))
+
+
 def test_delayed_ack_of_fin_then_timer() -> None:
     rig = Rig().established()
     assert rig.feed(seg(F | A, IRS + 1, ISS + 1)) == []

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import ipaddress
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -116,7 +117,9 @@ class Stack:
         else:
             tun = open_tun_link(link, name=name, vnet_hdr=checksum_offload)
         try:
-            host = Host([ipaddress.ip_address(link.synack_address)], config=config)
+            # RFC 6528 §3: on a real wire the ISN function's key must not be guessable.
+            host = Host([ipaddress.ip_address(link.synack_address)], config=config,
+                        secret=os.urandom(16))
             stack = cls(
                 host, tun, loop=loop, tap=tap, on_event=on_event, on_transition=on_transition,
                 outgoing_filter=outgoing_filter,

@@ -649,8 +649,9 @@ class Connection:
         # Trim to the window: bytes before RCV.NXT (and a SYN there) are old.
         if delta < 0:
             if flags & SYN:
-                flags &= ~SYN
+                flags &= ~SYN  # the SYN occupies the first sequence number: text starts after it
                 delta += 1
+                seq = (seq + 1) & SEQ_MASK
             if delta < 0:
                 payload = payload[-delta:]
                 dlen = len(payload)
