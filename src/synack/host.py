@@ -94,7 +94,7 @@ class Host:
         addresses: Iterable[IPAddress | str],
         *,
         config: TcpConfig | None = None,
-        secret: bytes = b"synack",  # fixed for reproducible simulations; real wires pass a random key
+        secret: bytes = b"synack",  # fixed for reproducible runs; a real wire passes a random key
         ephemeral_ports: tuple[int, int] = EPHEMERAL_PORTS,
         checksum_offload: bool = False,
     ) -> None:

@@ -116,6 +116,27 @@ def run(
     next_sweep = tracker.next_sweep
     eth_v4 = _ETH_V4_TCP.unpack_from
     eth_v6 = _ETH_V6_TCP.unpack_from
+    # Declared types: plain ints for a compiler (mypyc) to keep unboxed; no cost when interpreted.
+    ts_ns: int
+    link_type: int
+    data: bytes
+    version: int
+    src: bytes
+    dst: bytes
+    sport: int
+    dport: int
+    seq: int
+    ack: int
+    flags: int
+    win: int
+    hl: int
+    plen: int
+    ip_len: int
+    toff: int
+    word: int
+    frag: int
+    proto: int
+    bits: int
     for ts_ns, link_type, data, _orig_len, _iface in records:
         n += 1
         if progress is not None and not n & 0xFFFF:
