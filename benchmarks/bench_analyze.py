@@ -1,11 +1,13 @@
 """Benchmark `synack analyze` against tshark, tcpdump and a dpkt loop on one synthetic capture.
 
     python benchmarks/bench_analyze.py [--packets 1000000] [--capture FILE] [--ipv6-share 0.3]
+                                       [--compiled] [--skip TOOL]
 
 Generates (or reuses) a capture of many short TCP connections (IPv4 and IPv6) with
 benchmarks/synth.py, then runs, one after the other and each as its own process:
 
 - `synack analyze CAPTURE --json` (connection records to /dev/null),
+- with --compiled, the same with the analysis modules compiled by mypyc (a temporary copy),
 - `tshark -2 -r CAPTURE -T fields -e tcp.analysis.*` (the same analysis flags and initial RTT),
 - `tcpdump -nn -r CAPTURE` (one text line per packet),
 - a dpkt loop decoding Ethernet/IP/TCP headers (no connection tracking),
@@ -21,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -50,15 +53,36 @@ print(n, tcp_n, file=sys.stderr)
 """
 
 
-def measure(argv: list[str]) -> tuple[float, float, float, int]:
+def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, int]:
     """Run `argv` with stdout to /dev/null: (wall s, CPU s, peak RSS MB, exit status)."""
     start = time.perf_counter()
     with open(os.devnull, "wb") as null:
-        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.DEVNULL, env=env)
         _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start
     cpu = usage.ru_utime + usage.ru_stime
     return wall, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+
+
+# The modules of the per-packet path; they type-check under mypy --strict, which mypyc needs.
+COMPILED_MODULES = [
+    "synack/analyze/flags.py", "synack/analyze/rfc.py", "synack/analyze/zeek.py",
+    "synack/analyze/tracker.py", "synack/analyze/summary.py", "synack/analyze/engine.py",
+]
+
+
+def compiled_env() -> dict[str, str]:
+    """Copy the package to a temporary directory, compile the analysis modules there with
+    mypyc, and return an environment that imports that copy (the source tree is untouched)."""
+    import synack
+
+    root = Path(tempfile.mkdtemp(prefix="synack-mypyc-"))
+    shutil.copytree(Path(synack.__file__).resolve().parent, root / "synack",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    print(f"compiling {len(COMPILED_MODULES)} modules with mypyc in {root} ...", flush=True)
+    subprocess.run(["mypyc", *COMPILED_MODULES], cwd=root, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {**os.environ, "PYTHONPATH": str(root)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--ipv6-share", type=float, default=0.3)
     parser.add_argument("--capture", type=Path, help="reuse (or create) this capture file")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also run synack analyze with its modules compiled by mypyc")
     parser.add_argument("--skip", action="append", default=[],
                         help="skip a tool (synack, tshark, tcpdump, dpkt)")
     args = parser.parse_args(argv)
@@ -81,30 +107,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"capture: {capture} ({size / 1e6:.1f} MB, {args.packets} packets, "
           f"{args.ipv6_share:.0%} IPv6)")
 
-    tools: list[tuple[str, list[str]]] = [
-        ("synack analyze --json",
-         [sys.executable, "-m", "synack", "analyze", str(capture), "--json", "--no-progress"]),
+    analyze = [sys.executable, "-m", "synack", "analyze", str(capture), "--json", "--no-progress"]
+    tools: list[tuple[str, list[str], dict[str, str] | None]] = [
+        ("synack analyze --json", analyze, None),
     ]
+    if args.compiled:
+        tools.append(("synack analyze --json (mypyc)", analyze, compiled_env()))
     if shutil.which("tshark"):
         cmd = ["tshark", "-2", "-n", "-r", str(capture), "-T", "fields"]
         for f in TSHARK_FIELDS:
             cmd += ["-e", f"tcp.analysis.{f}"]
-        tools.append(("tshark -2 -T fields (analysis)", cmd))
+        tools.append(("tshark -2 -T fields (analysis)", cmd, None))
     if shutil.which("tcpdump"):
-        tools.append(("tcpdump -nn -r", ["tcpdump", "-nn", "-r", str(capture)]))
+        tools.append(("tcpdump -nn -r", ["tcpdump", "-nn", "-r", str(capture)], None))
     try:
         import dpkt  # noqa: F401
 
-        tools.append(("dpkt loop (headers only)", [sys.executable, "-c", DPKT_LOOP, str(capture)]))
+        tools.append(
+            ("dpkt loop (headers only)", [sys.executable, "-c", DPKT_LOOP, str(capture)], None)
+        )
     except ImportError:
         pass
 
     results = []
-    for name, cmd in tools:
+    for name, cmd, env in tools:
         if any(skip in name for skip in args.skip):
             continue
         print(f"running {name} ...", flush=True)
-        wall, cpu, rss, code = measure(cmd)
+        wall, cpu, rss, code = measure(cmd, env)
         results.append((name, wall, cpu, rss, code))
 
     base = next((r for r in results if r[0].startswith("synack")), None)

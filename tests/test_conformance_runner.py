@@ -185,7 +185,8 @@ def test_blocking_connect_returns_at_its_end_time() -> None:
         ("+0 `ifconfig lo0 mtu 1500`", "command `ifconfig lo0 mtu 1500` is not supported"),
         ("+0 poll(3, 1, 0) = 0", "system call poll() is not supported"),
         ("+0 %{ print(tcpi_rtt) }%", "only `assert tcpi_NAME == VALUE`"),
-        ("+0 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0", "TCP_NOOPT is not supported"),
+        ("+0 setsockopt(3, IPPROTO_TCP, TCP_MAXSEG, [1], 4) = 0", "TCP_MAXSEG is not supported"),
+        ("+0 `sysctl -w net.inet.tcp.ecn.enable=3`", "net.inet.tcp.ecn.enable=3: 0, 1 or 2"),
     ],
 )
 def test_unknown_things_fail_with_a_clear_message(line: str, message: str) -> None:
@@ -396,3 +397,65 @@ def test_tcpdrop_time_wait() -> None:
         assert result.reason == (
             "line 16: tcpdrop: the host offers no way to delete TIME-WAIT TCBs"
         )
+
+
+def test_ecn_setup_ect0_marking_and_ce_echo() -> None:
+    result = run(HEAD + """
+ 0.000 `sysctl -w net.inet.tcp.ecn.enable=1`
++0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.000 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0.000 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.000 > SEW 0:0(0) <...>
++0.100 < SE. 0:0(0) ack 1 win 32767 <mss 1460>
++0.000 > . 1:1(0) ack 1
++0.000 write(3, ..., 10) = 10
++0.000 >[ect0] P. 1:11(10) ack 1
++0.000 <[ce] P. 1:11(10) ack 11 win 32767
++0.000 >[noecn] E. 11:11(0) ack 11
++0.010 <[ect0] PW. 11:21(10) ack 11 win 32767
++0.000 write(3, ..., 5) = 5
++0.000 >[ect0] P. 11:16(5) ack 21
++0.000 close(3) = 0
+""")
+    assert result.passed, result.reason
+
+
+def test_ecn_marking_is_checked() -> None:
+    result = run(HEAD + """
+ 0.000 `sysctl -w net.inet.tcp.ecn.enable=2`
++0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.000 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0.000 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.000 > S 0:0(0) <...>
++0.100 < S. 0:0(0) ack 1 win 32767 <mss 1460>
++0.000 > . 1:1(0) ack 1
++0.000 write(3, ..., 10) = 10
++0.000 >[ect0] P. 1:11(10) ack 1
+""")
+    assert not result.passed
+    assert "IP ECN codepoint 0 != [ect0]" in result.reason
+
+
+def test_socket_options_stay_with_their_socket() -> None:
+    # TCP_NOOPT on the listener: its connection negotiates nothing; a later socket still
+    # offers every option (the host's settings are untouched).
+    result = run(HEAD + """
+ 0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.000 setsockopt(3, IPPROTO_TCP, TCP_NOOPT, [1], 4) = 0
++0.000 setsockopt(3, SOL_SOCKET, SO_REUSEADDR, [1], 4) = 0
++0.000 bind(3, ..., ...) = 0
++0.000 listen(3, 1) = 0
++0.000 < S 0:0(0) win 32767 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>
++0.000 > S. 0:0(0) ack 1
++0.100 < . 1:1(0) ack 1 win 32767
++0.000 accept(3, ..., ...) = 4
++0.000 %{ assert tcpi_options == 0 }%
++0.000 close(4) = 0
++0.000 > F. 1:1(0) ack 1
++0.000 close(3) = 0
++0.000 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0.000 fcntl(3, F_SETFL, O_RDWR | O_NONBLOCK) = 0
++0.000 connect(3, ..., ...) = -1 EINPROGRESS (Operation now in progress)
++0.000 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 6>
+""")
+    assert result.passed, result.reason

@@ -14,8 +14,6 @@ from synack.conformance.runner import run_file
 
 SUITE = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "freebsd-tcp-testsuite"
 
-ECN = "ECN (RFC 3168) is not implemented: synack behaves as net.inet.tcp.ecn.enable=0"
-NOOPT = "TCP_NOOPT (a SYN with no options at all, not even MSS) is not supported"
 OLD_SEQ_ACK = (
     "RFC 9293 §3.10.7.4: a segment with an old sequence number is answered by an ACK and "
     "dropped; FreeBSD acts on its ACK field and stays silent"
@@ -30,18 +28,6 @@ SYNACK_LISTEN = (
 )
 
 DIFFERENCES = {
-    "snd-syn/snd-syn-with-ecn-alt-maxretries-ipv4.pkt": ECN,
-    "snd-syn/snd-syn-with-ecn-alt-maxretries-ipv6.pkt": ECN,
-    "snd-syn/snd-syn-with-ecn-ipv4.pkt": ECN,
-    "snd-syn/snd-syn-with-ecn-ipv6.pkt": ECN,
-    "snippets/syn-rcvd-via-syn-sent-ipv4-ecn01.pkt": ECN,
-    "snippets/syn-rcvd-via-syn-sent-ipv4-ecn10.pkt": ECN,
-    "snippets/syn-rcvd-via-syn-sent-ipv4-ecn11.pkt": ECN,
-    "snd-syn/snd-syn-without-options-ipv4.pkt": NOOPT,
-    "snd-syn/snd-syn-without-options-ipv6.pkt": NOOPT,
-    "snippets/noopt-parallel-syn-w-options-ipv4.pkt": NOOPT,
-    "snippets/noopt-strict-tsopt.pkt": NOOPT,
-    "snippets/noopt-syn-rcvd-via-syn-sent-ipv4.pkt": NOOPT,
     "snippets/closed-via-last-ack-ipv4.pkt": OLD_SEQ_ACK,
     "snippets/closed-via-last-ack-ipv6.pkt": OLD_SEQ_ACK,
     "snippets/time-wait-via-closing-ipv4.pkt": OLD_SEQ_ACK,

@@ -8,9 +8,11 @@ from ipaddress import ip_address
 import pytest
 
 from synack.host import Host
+from synack.tcp.config import TcpConfig
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
-from synack.wire.ip import build_tcp_packet, parse_tcp_packet
+from synack.wire.checksum import internet_checksum
+from synack.wire.ip import build_tcp_packet, parse_ip, parse_tcp_packet
 from synack.wire.tcp import TcpFlags, TcpSegment
 
 CLIENT = ip_address("192.168.0.60")
@@ -384,3 +386,41 @@ def test_checksum_offload_leaves_the_pseudo_header_sum_and_skips_the_check() -> 
     assert a.stats.bad_checksum == 0
     (ack,) = a.packets_to_send()
     assert flags(parse_tcp_packet(_complete(ack))[1]) == int(TcpFlags.ACK)
+
+
+@pytest.mark.parametrize(("client_ip", "server_ip"), [
+    (CLIENT, SERVER), (ip_address("2001:db8::60"), ip_address("2001:db8::61")),
+])
+def test_ecn_data_goes_ect0_and_ce_is_echoed(client_ip: object, server_ip: object) -> None:
+    a = Host([client_ip], config=TcpConfig(ecn=1, delayed_ack=0.0),  # type: ignore[list-item]
+             secret=b"client")
+    b = Host([server_ip], config=TcpConfig(delayed_ack=0.0),  # type: ignore[list-item]
+             secret=b"server")
+    b.listen(80)
+    c = a.connect(server_ip, 80, 0.0)  # type: ignore[arg-type]
+    crossed = pump(a, b)
+    assert [flags(x) for _, x in crossed] == [0xC2, 0x52, 0x10]  # SYN|ECE|CWR, SYN|ACK|ECE, ACK
+    s = b.accept(80)
+    assert s is not None and s.ecn_ok and c.ecn_ok
+
+    def ecn_field(packet: bytes) -> int:
+        header = parse_ip(packet).header
+        tclass = header.tos if hasattr(header, "tos") else header.traffic_class  # type: ignore[union-attr]
+        return int(tclass) & 3
+
+    c.send(b"data", 0.0)
+    (packet,) = a.packets_to_send()
+    assert ecn_field(packet) == 2  # ECT(0), RFC 3168 §6.1.2
+    # The network marks it CE: the receiver's ACK carries ECE (RFC 3168 §6.1.3); pure ACKs are
+    # not ECT.
+    if packet[0] >> 4 == 4:  # CE in the TOS byte, header checksum recomputed
+        marked = packet[:1] + bytes((packet[1] | 3,)) + packet[2:10] + b"\0\0" + packet[12:]
+        cs = internet_checksum(marked[:20])
+        marked = marked[:10] + cs.to_bytes(2, "big") + marked[12:]
+    else:
+        marked = bytes((packet[0], packet[1] | 0x30)) + packet[2:]  # CE in the traffic class
+    b.receive_packet(marked, 0.0)
+    (ack,) = b.packets_to_send()
+    assert ecn_field(ack) == 0
+    assert flags(parse_tcp_packet(ack)[1]) == 0x50  # ACK|ECE
+    assert s.receive() == b"data"

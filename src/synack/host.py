@@ -35,7 +35,7 @@ from synack.tcp.isn import IsnGenerator
 from synack.tcp.state import State
 from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_header_sum
 from synack.wire.errors import ParseError
-from synack.wire.ip import build_tcp_packet, parse_tcp_packet
+from synack.wire.ip import IPv4Header, build_tcp_packet, parse_tcp_packet
 from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_le
 from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, build_tcp, parse_tcp
 
@@ -50,6 +50,8 @@ _TW_QUEUED: Final = 7  # field index of the FIFO entry count
 _TW_WND: Final = 8  # RCV.WND in bytes
 _NOP: Final = Nop()
 _V4: Final = struct.Struct("!BBHHHBBH4s4s")
+_ECT0: Final = 2  # RFC 3168 §5 ECN codepoints
+_CE: Final = 3
 _TCP: Final = struct.Struct("!HHIIHHHH")
 _TCP_TS: Final = struct.Struct("!HHIIHHHHIII")  # header + nop, nop, timestamps
 _TS_KIND: Final = b"\x01\x01\x08\x0a"
@@ -76,12 +78,16 @@ class HostStats:
 class Listener:
     """A passive OPEN on a port: connections in SYN-RECEIVED and an accept queue."""
 
-    __slots__ = ("accept_queue", "address", "backlog", "pending", "port")
+    __slots__ = ("accept_queue", "address", "backlog", "config", "pending", "port")
 
-    def __init__(self, port: int, backlog: int, address: IPAddress | None) -> None:
+    def __init__(
+        self, port: int, backlog: int, address: IPAddress | None,
+        config: TcpConfig | None = None,
+    ) -> None:
         self.port = port
         self.backlog = backlog
         self.address = address
+        self.config = config  # the listening socket's own settings (None: the host's)
         self.pending: set[Connection] = set()  # SYN-RECEIVED children
         self.accept_queue: deque[Connection] = deque()
 
@@ -132,17 +138,19 @@ class Host:
         # pseudo-header sum in their checksum field (CHECKSUM_PARTIAL; the device adds the
         # segment's sum from csum_start = the IP header length, into csum_offset = 16).
         self.checksum_offload = checksum_offload
-        self._v4_heads: dict[tuple[bytes, int], bytes] = {}  # IPv4 headers by (src + dst, length)
+        # IPv4 headers by (src + dst, length, ECN codepoint).
+        self._v4_heads: dict[tuple[bytes, int, int], bytes] = {}
 
     # ------------------------------------------------------------------ program side
 
-    def listen(self, port: int, backlog: int = 128, *, address: IPAddress | str | None = None
-               ) -> Listener:
-        """Passive OPEN on `port` (all addresses unless `address`)."""
+    def listen(self, port: int, backlog: int = 128, *, address: IPAddress | str | None = None,
+               config: TcpConfig | None = None) -> Listener:
+        """Passive OPEN on `port` (all addresses unless `address`). `config`: settings of its
+        connections (socket options) instead of the host's."""
         if port in self._listeners:
             raise OSError(98, f"port {port} is already listening")
         addr = ipaddress.ip_address(address) if address is not None else None
-        listener = Listener(port, backlog, addr)
+        listener = Listener(port, backlog, addr, config)
         self._listeners[port] = listener
         return listener
 
@@ -170,8 +178,10 @@ class Host:
         *,
         local_port: int | None = None,
         local_addr: IPAddress | str | None = None,
+        config: TcpConfig | None = None,
     ) -> Connection:
-        """Active OPEN: a new connection in SYN-SENT whose SYN is queued."""
+        """Active OPEN: a new connection in SYN-SENT whose SYN is queued. `config`: this
+        connection's settings (socket options) instead of the host's."""
         remote = ipaddress.ip_address(remote_addr)
         if local_addr is not None:
             local = ipaddress.ip_address(local_addr)
@@ -194,7 +204,7 @@ class Host:
                 iss = (_TW.unpack(record)[0] + 65535 + 2) & SEQ_MASK
                 self._tw_conns.pop(_tw_key(key), None)
         key = (local.packed, local_port, remote.packed, remote_port)
-        conn = self._new_connection(key, now, iss)
+        conn = self._new_connection(key, now, iss, config=config)
         conn.connect(now)
         self._flush()
         return conn
@@ -248,6 +258,7 @@ class Host:
                     stats.bad_checksum += 1
                     return
                 seg = _parse_tcp_fast(tcp)
+                ce = data[1] & 3 == _CE
             else:
                 packet, seg = parse_tcp_packet(data)
                 src = packet.header.src.packed
@@ -256,6 +267,9 @@ class Host:
                     stats.not_for_us += 1
                     return
                 tcp = packet.payload
+                header = packet.header
+                tclass = header.tos if isinstance(header, IPv4Header) else header.traffic_class
+                ce = tclass & 3 == _CE
                 ihl = (data[0] & 15) * 4
                 tcp_ok = self.checksum_offload or ones_complement_sum(
                     tcp, pseudo_header_sum(src, dst, 6, len(tcp))
@@ -271,7 +285,7 @@ class Host:
         key = (dst, seg.dst_port, src, seg.src_port)
         conn = self._conns.get(key)
         if conn is not None:
-            conn.segment_arrived(seg, now)
+            conn.segment_arrived(seg, now, ce)
             self._flush()
             return
         if self._tw and _tw_key(key) in self._tw:
@@ -353,34 +367,37 @@ class Host:
             addr = self._interned[packed] = ipaddress.ip_address(packed)
         return addr
 
-    def _packet(self, src: bytes, dst: bytes, seg: TcpSegment) -> bytes:
-        """The IP packet carrying `seg` (as `build_tcp_packet`: TTL 64, DF, ident 0)."""
+    def _packet(self, src: bytes, dst: bytes, seg: TcpSegment, ecn: int = 0) -> bytes:
+        """The IP packet carrying `seg` (as `build_tcp_packet`: TTL 64, DF, ident 0), with the
+        ECN codepoint `ecn` (RFC 3168 §5) in its TOS / traffic class."""
         if len(src) != 4:
-            return build_tcp_packet(self._address(src), self._address(dst), seg)
+            return build_tcp_packet(self._address(src), self._address(dst), seg, tos=ecn)
         pair = src + dst
         pseudo = self._pseudo.get(pair)
         if pseudo is None:
             pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
         tcp = _build_tcp_fast(seg, src, dst, pseudo, self.checksum_offload)
         # The IPv4 header differs only in its total length: one per (addresses, length).
-        hkey = (pair, len(tcp))
+        hkey = (pair, len(tcp), ecn)
         head = self._v4_heads.get(hkey)
         if head is None:
             if len(self._v4_heads) >= 4096:
                 self._v4_heads.clear()
-            raw = _V4.pack(0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+            raw = _V4.pack(0x45, ecn, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
             head = raw[:10] + internet_checksum(raw).to_bytes(2, "big") + raw[12:]
             self._v4_heads[hkey] = head
         return head + tcp
 
     def _new_connection(
-        self, key: Key, now: float, iss: int | None = None, passive: bool = False
+        self, key: Key, now: float, iss: int | None = None, passive: bool = False,
+        config: TcpConfig | None = None,
     ) -> Connection:
         lp, lport, rp, rport = key = self._key(*key)
         if iss is None:
             iss = self._isn.isn(lp, lport, rp, rport, now)
         conn = Connection(
-            (self._address(lp), lport), (self._address(rp), rport), config=self.config, iss=iss,
+            (self._address(lp), lport), (self._address(rp), rport),
+            config=config if config is not None else self.config, iss=iss,
             ts_offset=self._isn.ts_offset(lp, lport, rp, rport), host=self, limiter=self._limiter,
         )
         conn.host_key = key
@@ -422,8 +439,9 @@ class Host:
             local, remote = key[0], key[2]
             out = self._out
             packet = self._packet
+            ect = conn.ect_sent
             for seg in segments:
-                out.append(packet(local, remote, seg))
+                out.append(packet(local, remote, seg, _ECT0 if ect and id(seg) in ect else 0))
         if self._conns.get(key) is not conn:
             return
         state = conn.state
@@ -489,7 +507,7 @@ class Host:
     def _spawn(
         self, listener: Listener, key: Key, seg: TcpSegment, now: float, iss: int | None
     ) -> None:
-        conn = self._new_connection(key, now, iss, passive=True)
+        conn = self._new_connection(key, now, iss, passive=True, config=listener.config)
         conn.listen()
         conn.on_transition = self._report
         listener.pending.add(conn)

@@ -1,8 +1,8 @@
 """Back-quoted shell lines and `%{ }%` blocks: configuration and state queries.
 
 - `sysctl -w NAME=VALUE`: FreeBSD tunables mapped onto `TcpConfig` (RFC 5961 on/off, SYN-FIN
-  dropping, initial RTO, buffer sizes, options); tunables synack cannot change are accepted only at
-  the value that matches its fixed behaviour (see the profile).
+  dropping, initial RTO, buffer sizes, options, ECN, missing timestamps); tunables synack cannot
+  change are accepted only at the value that matches its fixed behaviour (see the profile).
 - `sockstat ... | grep -c STATE | grep N`: the number of TCBs in a state.
 - `tcpdrop -s STATE`: abort every TCB in a state.
 - `%{ assert tcpi_state == TCPI_X }%`, `tcpi_options`: state of the last socket used.
@@ -104,6 +104,14 @@ def set_sysctl(runner: Runner, name: str, value: int) -> None:
         runner.rfc1323 = value in (1, 2)
         cfg.timestamps = value in (1, 3)
         runner.apply_window_scale()
+    elif name == "net.inet.tcp.ecn.enable":
+        if value not in (0, 1, 2):
+            raise Unsupported(f"sysctl {name}={value}: 0, 1 or 2 expected")
+        cfg.ecn = value  # RFC 3168: 0 off, 1 request and accept, 2 accept only
+    elif name == "net.inet.tcp.ecn.maxretries":
+        cfg.ecn_syn_retries = value  # SYN retransmissions still requesting ECN
+    elif name == "net.inet.tcp.tolerate_missing_ts":
+        cfg.drop_missing_timestamps = not value  # RFC 7323 §3.2
     elif name == "kern.ipc.maxsockbuf":
         runner.maxsockbuf = value
         runner.apply_window_scale()

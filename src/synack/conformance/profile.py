@@ -110,11 +110,6 @@ FREEBSD = Profile(
         # SYN cookies are not used while the SYN queue has room (synack keeps a SYN queue).
         "net.inet.tcp.syncookies": frozenset({1}),
         "net.inet.tcp.syncookies_only": frozenset({0}),
-        # FreeBSD: 2 = answer ECN setup but do not initiate; synack implements no ECN (RFC 3168
-        # is optional), which matches only while no ECN setup arrives.
-        "net.inet.tcp.ecn.enable": frozenset({0, 2}),
-        "net.inet.tcp.ecn.maxretries": frozenset({1}),
-        "net.inet.tcp.tolerate_missing_ts": frozenset({1}),
     },
     inert_sysctls=frozenset({"net.inet.tcp.hostcache.purgenow"}),
     config={
@@ -122,6 +117,7 @@ FREEBSD = Profile(
         "time_wait_accepts_syn": False,
         "rto_max": 64.0,
         "syn_retries": 12,
+        "ecn_syn_retries": 1,
     },
     config_reasons={
         "rfc1337": "FreeBSD ignores RST in TIME-WAIT, RFC 1337 F1",
@@ -129,6 +125,8 @@ FREEBSD = Profile(
         "a SYN in TIME-WAIT",
         "rto_max": "FreeBSD TCPTV_REXMTMAX",
         "syn_retries": "FreeBSD TCP_MAXRXTSHIFT; net.inet.tcp.keepinit bounds the time",
+        "ecn_syn_retries": "FreeBSD net.inet.tcp.ecn.maxretries: the first SYN retransmission "
+        "still requests ECN",
     },
 )
 

@@ -382,7 +382,8 @@ class Runner:
         sequence space (SYN, FIN, data) sent before."""
         if not seg.seg_len:
             return 0.0
-        key = (seg.src_port, seg.dst_port, seg.seq, int(seg.flags), len(seg.payload))
+        # (ECE and CWR left out: an ECN-setup SYN is resent as a plain SYN.)
+        key = (seg.src_port, seg.dst_port, seg.seq, int(seg.flags) & ~0xC0, len(seg.payload))
         resend = key in self.seen
         self.seen.add(key)
         if not resend or not self.profile.rexmit_slop:

@@ -25,16 +25,17 @@ class Stack:
 
     # --- user calls ---------------------------------------------------------------------
 
-    def listen(self, port: int, backlog: int) -> None:
-        self.host.listen(port, backlog)
+    def listen(self, port: int, backlog: int, config: TcpConfig | None = None) -> None:
+        self.host.listen(port, backlog, config=config)
 
     def unlisten(self, port: int, now: float) -> None:
         self.host.unlisten(port, now)
 
     def connect(
-        self, remote: IPAddress, port: int, now: float, local_port: int | None
+        self, remote: IPAddress, port: int, now: float, local_port: int | None,
+        config: TcpConfig | None = None,
     ) -> Connection:
-        return self.host.connect(remote, port, now, local_port=local_port)
+        return self.host.connect(remote, port, now, local_port=local_port, config=config)
 
     def accept(self, port: int) -> Connection | None:
         return self.host.accept(port)

@@ -1,14 +1,16 @@
 """System calls of a script mapped onto synack's user interface (RFC 9293 §3.9.1).
 
 socket/bind/listen/accept/connect/read/write/send/recv/shutdown/close, fcntl O_NONBLOCK,
-getsockopt SO_ERROR / SO_RCVBUF, setsockopt SO_REUSEADDR / SO_LINGER. A file descriptor table stands
-in for the kernel's; results and errno names are compared with what the script expects.
+getsockopt SO_ERROR / SO_RCVBUF / SO_SNDBUF, setsockopt SO_REUSEADDR / SO_LINGER / SO_RCVBUF /
+SO_SNDBUF / TCP_KEEPINIT / TCP_NOOPT / TCP_NODELAY. A file descriptor table stands in for the
+kernel's; socket options configure that socket's connections only (a copy of the host settings).
+Results and errno names are compared with what the script expects.
 """
 
 from __future__ import annotations
 
 import errno as errno_module
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from synack.conformance.ast import (
@@ -24,6 +26,7 @@ from synack.conformance.ast import (
     Word,
 )
 from synack.conformance.errors import ScriptFailure, Unsupported
+from synack.tcp.config import TcpConfig
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
 
@@ -69,6 +72,8 @@ class Socket:
     conn: Connection | None = None
     error_reported: bool = False  # SO_ERROR is cleared once read
     shut_write: bool = False
+    # setsockopt() settings: TcpConfig fields this socket's connection uses instead of the host's.
+    options: dict[str, object] = field(default_factory=dict)
 
     def pending_error(self) -> str | None:
         if self.conn is None or self.conn.error is None or self.error_reported:
@@ -322,7 +327,7 @@ def _listen(runner: Runner, call: SyscallSpec) -> Result:
     backlog = _int(runner, call.args[1], "the backlog") if len(call.args) > 1 else 128
     if sock.port is None:
         sock.port = runner.bind_port
-    runner.stack.listen(sock.port, max(backlog, 1))
+    runner.stack.listen(sock.port, max(backlog, 1), _config_of(runner, sock))
     sock.listening = True
     from synack.conformance.runner import REMOTE_PORT
 
@@ -343,6 +348,7 @@ def _accept(runner: Runner, call: SyscallSpec) -> Result:
     new.conn = conn
     new.port = sock.port
     runner.sockets.ports = (conn.local[1], conn.remote[1])
+    runner.sockets.last_fd = new.fd  # packetdrill: the accepted socket is now under test
     return new.fd, None
 
 
@@ -356,7 +362,8 @@ def _connect(runner: Runner, call: SyscallSpec) -> Result:
         raise _Errno(-1, "EISCONN")
     port = _port_of(call.args[1]) if len(call.args) > 1 else None
     conn = runner.stack.connect(
-        runner.remote_ip, port if port is not None else runner.connect_port, runner.now, sock.port
+        runner.remote_ip, port if port is not None else runner.connect_port, runner.now, sock.port,
+        _config_of(runner, sock),
     )
     sock.conn = conn
     runner.sockets.ports = (conn.local[1], conn.remote[1])
@@ -465,14 +472,34 @@ def _getsockopt(runner: Runner, call: SyscallSpec) -> Result:
             runner.script_rcvbuf = want.items[0].value
         _check_value(runner, name, want, str(_rcvbuf(runner, sock)))
     elif name == "SO_SNDBUF":
-        _check_value(runner, name, want, str(runner.config.snd_buf))
+        _check_value(runner, name, want, str(_buffer_size(runner, sock, "snd_buf")))
     else:
         raise Unsupported(f"getsockopt {name} is not supported")
     return 0, None
 
 
+def _config_of(runner: Runner, sock: Socket) -> TcpConfig | None:
+    """The settings of a connection made from `sock`: the host's (sysctls), or a copy with the
+    socket's own options (None when it has none, so later sysctls still apply to it)."""
+    if not sock.options:
+        return None
+    return replace(runner.config, **sock.options)  # type: ignore[arg-type]
+
+
+def _buffer_size(runner: Runner, sock: Socket, name: str) -> int:
+    """`rcv_buf` or `snd_buf` as the socket sees it: its connection's, its own, or the host's."""
+    if sock.conn is not None:
+        config = sock.conn.config
+    else:
+        value = sock.options.get(name)
+        if isinstance(value, int):
+            return value
+        config = runner.config
+    return config.rcv_buf if name == "rcv_buf" else config.snd_buf
+
+
 def _rcvbuf(runner: Runner, sock: Socket) -> int:
-    size = runner.config.rcv_buf
+    size = _buffer_size(runner, sock, "rcv_buf")
     conn = sock.conn
     if runner.profile.rcvbuf_round_to_mss and conn is not None and conn.peer_mss > 0:
         # FreeBSD (tcp_mss_update): once the peer's MSS is known the buffer grows to a whole
@@ -527,17 +554,18 @@ def _setsockopt(runner: Runner, call: SyscallSpec) -> Result:
         if sock.conn is not None or sock.listening:
             raise Unsupported(f"{name} can only be set before listen() or connect()")
         size = _int(runner, value, name)
-        # The host's configuration serves every connection: the script's only connection here.
-        if name == "SO_RCVBUF":
-            runner.config.rcv_buf = size
-        else:
-            runner.config.snd_buf = size
+        sock.options["rcv_buf" if name == "SO_RCVBUF" else "snd_buf"] = size
         return 0, None
     if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_KEEPINIT":
         if sock.conn is not None:
             raise Unsupported("TCP_KEEPINIT can only be set before connect()")
         seconds = _int(runner, value, name)
-        runner.config.syn_timeout = float(seconds) if seconds else None  # FreeBSD tcp(4)
+        sock.options["syn_timeout"] = float(seconds) if seconds else None  # FreeBSD tcp(4)
+        return 0, None
+    if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NOOPT":
+        if sock.conn is not None or sock.listening:
+            raise Unsupported("TCP_NOOPT can only be set before listen() or connect()")
+        sock.options["no_options"] = bool(_int(runner, value, name))  # FreeBSD tcp(4)
         return 0, None
     if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NODELAY":
         if not _int(runner, value, name):

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 
 @dataclass(slots=True)
 class TcpConfig:
-    """Per-host TCP settings; one instance is shared by every connection of a host.
+    """TCP settings; one instance is shared by every connection of a host, unless a connection
+    is given its own (`Host.connect` / `Host.listen` with `config=`, as socket options do).
 
     Times are in seconds, sizes in bytes.
     """
@@ -55,6 +56,16 @@ class TcpConfig:
     time_wait_accepts_syn: bool = True
     drop_synfin: bool = False  # drop SYN+FIN segments in LISTEN (FreeBSD net.inet.tcp.drop_synfin)
     rst_on_unread_close: bool = True  # Linux: close() with unread data sends RST (RFC 2525 §2.17)
+    # RFC 3168 ECN, numbered as Linux tcp_ecn / FreeBSD ecn.enable: 0 off, 1 request it on
+    # connect() and accept it, 2 accept it when a peer requests it (but never request it).
+    ecn: int = 2
+    # Retransmitted SYNs still requesting ECN (FreeBSD ecn.maxretries; Linux: 0, only the first).
+    ecn_syn_retries: int = 0
+    # TCP_NOOPT: SYN / SYN-ACK carry no option at all (not even MSS), so none is negotiated.
+    no_options: bool = False
+    # RFC 7323 §3.2: once timestamps are negotiated, drop non-RST segments without them (FreeBSD
+    # tolerate_missing_ts=0); False accepts them, as Linux.
+    drop_missing_timestamps: bool = False
 
     @property
     def time_wait(self) -> float:

@@ -61,6 +61,12 @@ class NewReno:
             return True
         return False
 
+    def on_ecn(self, flight: int) -> None:
+        """RFC 3168 §6.1.2: ECN-Echo received: ssthresh and cwnd halve (no retransmission)."""
+        self.ssthresh = max(flight // 2, 2 * self.mss)
+        self.cwnd = self.ssthresh
+        self._acked_in_ca = 0
+
     def on_timeout(self, flight: int) -> None:
         """RFC 5681 §3.1 (4) and (5): after an RTO, ssthresh halves and cwnd restarts at one MSS."""
         self.ssthresh = max(flight // 2, 2 * self.mss)

@@ -55,6 +55,8 @@ RST: Final = 0x04
 PSH: Final = 0x08
 ACK: Final = 0x10
 URG: Final = 0x20
+ECE: Final = 0x40
+CWR: Final = 0x80
 
 _FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 _NOP: Final = Nop()
@@ -137,15 +139,16 @@ class Connection:
     """
 
     __slots__ = (
-        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_error", "_events", "_fin_queued",
+        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_ce", "_cwr_pending", "_ece_pending",
+        "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events", "_fin_queued",
         "_fin_received", "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out",
         "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap", "_rcv_mss_est",
         "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq", "_send_blocked",
         "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx", "_t_wait", "_user_closed",
-        "config", "host_key", "irs", "iss", "local", "max_snd_wnd", "on_transition", "passive",
-        "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok",
-        "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale",
-        "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+        "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss", "local", "max_snd_wnd",
+        "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
+        "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1",
+        "snd_wl2", "snd_wnd", "snd_wscale", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -196,6 +199,17 @@ class Connection:
         self.ts_ok = False
         self.ts_recent = 0
         self.ts_offset = ts_offset & SEQ_MASK
+        # RFC 3168 ECN: negotiated; our SYN requested it; CE seen, ECE echoed until CWR comes;
+        # cwnd reduced on ECE, CWR due on the next new data; the window of that reduction.
+        self.ecn_ok = False
+        self._ecn_syn_sent = False
+        self._ece_pending = False
+        self._cwr_pending = False
+        self._ecn_recover = 0
+        # Identities of queued segments to send as ECT(0) (RFC 3168 §6.1.2: new data only), and
+        # of those in the last `segments_to_send` answer (read by the host building IP packets).
+        self._ect_ids: set[int] = set()
+        self.ect_sent: set[int] = set()
         # Buffers, allocated on first use.
         self._sndbuf: SendBuffer | None = None
         self._rcvbuf: ReceiveBuffer | None = None
@@ -230,6 +244,7 @@ class Connection:
         self._t_delack: float | None = None
         self._t_persist: float | None = None
         self._t_wait: float | None = None  # TIME-WAIT 2*MSL or orphaned FIN-WAIT-2 timeout
+        self._ce = False  # the segment being processed arrived marked CE
 
     # ------------------------------------------------------------------ status
 
@@ -288,6 +303,9 @@ class Connection:
         if not out:
             return []
         self._out = []
+        self.ect_sent = self._ect_ids
+        if self._ect_ids:
+            self._ect_ids = set()
         return out
 
     def next_event(self) -> Event | None:
@@ -508,9 +526,11 @@ class Connection:
 
     # ------------------------------------------------------------------ segment arrival
 
-    def segment_arrived(self, seg: TcpSegment, now: float) -> None:
-        """RFC 9293 §3.10.7 SEGMENT ARRIVES."""
+    def segment_arrived(self, seg: TcpSegment, now: float, ce: bool = False) -> None:
+        """RFC 9293 §3.10.7 SEGMENT ARRIVES. `ce`: the IP header carried Congestion
+        Experienced (RFC 3168 §5)."""
         self._now = now
+        self._ce = ce
         st = self._state
         if st is _CLOSED:
             rst = reset_for(seg)  # §3.10.7.1
@@ -614,6 +634,11 @@ class Connection:
         seg_len = dlen + (flags & SYN and 1) + (flags & FIN)
         rcv_nxt = self.rcv_nxt
         wnd = self._rcv_window()
+        if (
+            self.ts_ok and cfg.drop_missing_timestamps and not flags & RST
+            and seg.timestamps is None
+        ):
+            return  # RFC 7323 §3.2: a non-RST segment without TSopt is silently dropped
 
         # First: check the sequence number (Table 6).
         delta = seq_diff(seq, rcv_nxt)
@@ -684,6 +709,15 @@ class Connection:
             return
 
         # Third: security/compartment does not apply (no IP security option).
+
+        if self.ecn_ok and not flags & SYN:
+            # RFC 3168 §6.1.3: after a CE mark, ECE on every ACK until a CWR arrives.
+            if flags & CWR:
+                self._ece_pending = False
+            if self._ce:
+                self._ece_pending = True
+                if dlen:
+                    self._ack_now = True  # Linux tcp_ecn_check_ce: quick ACK on CE
 
         # Fourth: check the SYN bit.
         if flags & SYN:
@@ -871,6 +905,14 @@ class Connection:
             self._rtx_count = 0
             cc = self._cc
             flight = seq_diff(self.snd_max, ack)
+            if (
+                flags & ECE and self.ecn_ok and cc is not None and not cc.in_recovery
+                and seq_ge(una, self._ecn_recover)
+            ):
+                # RFC 3168 §6.1.2: halve cwnd once per window of data; CWR on the next data.
+                cc.on_ecn(seq_diff(self.snd_max, una))
+                self._ecn_recover = self.snd_max
+                self._cwr_pending = True
             if cc is not None and cc.on_ack(acked, ack, flight):
                 self._retransmit_head()  # NewReno partial ACK (RFC 6582 §3.2)
             if ack == self.snd_max:
@@ -1044,12 +1086,23 @@ class Connection:
             options = (_NOP, _NOP, Timestamps(self._tsval(), self.ts_recent))
         if self.sack_ok and flags & ACK and self._rcvbuf is not None and self._rcvbuf._starts:
             options = (*options, _NOP, _NOP, Sack(self._sack_blocks(3 if self.ts_ok else 4)))
-        self._out.append(
-            TcpSegment(
-                self.local[1], self.remote[1], seq, ack, _FLAGS[flags], window, 0, options,
-                payload,
-            )
+        ect = False
+        if self.ecn_ok:
+            if flags & ACK and self._ece_pending:
+                flags |= ECE  # RFC 3168 §6.1.3
+            if payload and seq_ge(seq, self.snd_max):
+                # §6.1.2 / §6.1.5: new data goes ECT(0) (never retransmissions or pure ACKs);
+                # the first after a cwnd reduction carries CWR.
+                ect = True
+                if self._cwr_pending:
+                    flags |= CWR
+                    self._cwr_pending = False
+        seg = TcpSegment(
+            self.local[1], self.remote[1], seq, ack, _FLAGS[flags], window, 0, options, payload,
         )
+        self._out.append(seg)
+        if ect:
+            self._ect_ids.add(id(seg))
 
     def _send_ack(self) -> None:
         """<SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>."""
@@ -1067,13 +1120,15 @@ class Connection:
         """SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with Linux's options and initial window."""
         cfg = self.config
         synack = self._state is _SYN_RECEIVED
-        opts: list[TcpOption] = [Mss(cfg.mss)]
+        opts: list[TcpOption] = [] if cfg.no_options else [Mss(cfg.mss)]
         offer_ts = cfg.timestamps if not synack else self.ts_ok
         offer_sack = cfg.sack if not synack else self.sack_ok
         offer_ws = self.ws_ok if synack else cfg.window_scale is not None
         drop = cfg.syn_drop_options_after
         if drop is not None and not synack and self._rtx_count > drop:
             offer_ts = offer_sack = offer_ws = False  # a middlebox may drop SYNs with options
+        if cfg.no_options:
+            offer_ts = offer_sack = offer_ws = False
         if offer_ts:
             opts += [_SACK_OK] if offer_sack else [_NOP, _NOP]
             opts.append(Timestamps(self._tsval(), self.ts_recent if synack else 0))
@@ -1082,6 +1137,12 @@ class Connection:
         if offer_ws:
             opts += [_NOP, WindowScale(cfg.window_scale or 0)]
         flags = SYN | ACK if synack else SYN
+        if synack:
+            if self.ecn_ok:
+                flags |= ECE  # RFC 3168 §6.1.1: ECN-setup SYN-ACK
+        elif cfg.ecn == 1 and self._rtx_count <= cfg.ecn_syn_retries:
+            flags |= ECE | CWR  # ECN-setup SYN
+            self._ecn_syn_sent = True
         self._out.append(
             TcpSegment(
                 self.local[1], self.remote[1], self.iss, self.rcv_nxt if synack else 0,
@@ -1203,6 +1264,7 @@ class Connection:
         self.rcv_wscale = 0
         self.snd_wscale = 0
         self.ws_ok = False
+        self.ecn_ok = self._ecn_syn_sent = self._ece_pending = self._cwr_pending = False
         # Linux: the SYN offers the buffer space rounded down to a multiple of the MSS.
         self.rcv_wnd = self._rcv_cap = (cfg.rcv_buf // cfg.mss) * cfg.mss
 
@@ -1222,6 +1284,14 @@ class Connection:
                 sack = True
             elif t is Timestamps:
                 ts = opt  # type: ignore[assignment]
+        if cfg.no_options:  # TCP_NOOPT: none offered, none used (the peer's MSS still holds)
+            ws = ts = None
+            sack = False
+        flags = int(seg.flags)
+        if flags & ACK:  # RFC 3168 §6.1.1: an ECN-setup SYN-ACK answers our ECN-setup SYN
+            self.ecn_ok = self._ecn_syn_sent and flags & (ECE | CWR) == ECE
+        else:  # an ECN-setup SYN, accepted unless ECN is off
+            self.ecn_ok = cfg.ecn != 0 and flags & (ECE | CWR) == ECE | CWR
         if mss is None:
             v6 = isinstance(self.local[0], IPv6Address)
             mss = cfg.default_peer_mss_ipv6 if v6 else cfg.default_peer_mss_ipv4

@@ -296,9 +296,10 @@ def build_ip(header: IPv4Header | IPv6Header, payload: bytes) -> bytes:
 
 def build_tcp_packet(
     src: IPAddress, dst: IPAddress, seg: TcpSegment, *, ttl: int = 64, ident: int = 0,
-    dont_fragment: bool = True,
+    dont_fragment: bool = True, tos: int = 0,
 ) -> bytes:
-    """An IPv4 or IPv6 packet (by address family) carrying `seg`, every checksum filled."""
+    """An IPv4 or IPv6 packet (by address family) carrying `seg`, every checksum filled; `tos`
+    is the IPv4 TOS byte or the IPv6 traffic class (DSCP and the RFC 3168 ECN field)."""
     src_b, dst_b = src.packed, dst.packed
     tcp = build_tcp(seg, src_b, dst_b)
     if len(src_b) != len(dst_b):
@@ -306,7 +307,7 @@ def build_tcp_packet(
     if len(src_b) == 4:
         # The header is packed directly (no IPv4Header value) since every segment sent goes here.
         try:
-            head = _V4.pack(0x45, 0, 20 + len(tcp), ident,
+            head = _V4.pack(0x45, tos, 20 + len(tcp), ident,
                             (IPV4_DF << 13) if dont_fragment else 0, ttl, IPPROTO_TCP, 0,
                             src_b, dst_b)
         except struct.error as exc:
@@ -314,7 +315,9 @@ def build_tcp_packet(
         c = internet_checksum(head)
         return head[:10] + bytes((c >> 8, c & 0xFF)) + head[12:] + tcp
     try:
-        return _V6.pack(0x60000000, len(tcp), IPPROTO_TCP, ttl, src_b, dst_b) + tcp
+        return _V6.pack(
+            0x60000000 | (tos << 20), len(tcp), IPPROTO_TCP, ttl, src_b, dst_b
+        ) + tcp
     except struct.error as exc:
         raise ValueError(f"IPv6 field out of range: {exc}") from None
 
