@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
+import re
 import struct
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from synack.capture.tcpdump import TcpdumpFormatter
 from synack.wire.errors import ParseError
+from synack.wire.ip import build_tcp_packet
+from synack.wire.link import LinkType
 from synack.wire.tcp import (
+    ACK,
+    AE,
+    CWR,
+    ECE,
+    FIN,
+    FLAGS,
+    PSH,
+    RST,
+    SYN,
+    URG,
     Eol,
     Mss,
     Nop,
@@ -24,6 +39,7 @@ from synack.wire.tcp import (
     WindowScale,
     build_tcp,
     encode_options,
+    flag_letters,
     parse_tcp,
     tcp_checksum,
     tcp_checksum_ok,
@@ -353,3 +369,33 @@ def test_synack_built_segments_accepted_by_scapy(seg: TcpSegment, v6: bool) -> N
         del t.chksum
         rebuilt = (sc.IPv6 if v6 else sc.IP)(sc.raw(pkt))
         assert rebuilt[sc.TCP].chksum == sent
+
+
+def test_plain_flag_constants_match_tcpflags() -> None:
+    plain = (FIN, SYN, RST, PSH, ACK, URG, ECE, CWR, AE)
+    names = ("FIN", "SYN", "RST", "PSH", "ACK", "URG", "ECE", "CWR", "AE")
+    assert plain == tuple(int(TcpFlags[n]) for n in names)
+    assert all(type(v) is int for v in plain)
+    assert len(FLAGS) == 0x200 and all(int(f) == i for i, f in enumerate(FLAGS))
+
+
+@pytest.mark.parametrize(
+    ("flags", "text"),
+    [(0xD2, "S.EW"), (0x03, "FS"), (0x30, ".U"), (0x00, "none"), (0x100, "none"),
+     (0x1FF, "FSRP.UEW"), (0x14, "R."), (0x18, "P.")],
+)
+def test_flag_letters_examples(flags: int, text: str) -> None:
+    assert flag_letters(flags) == text
+    assert flag_letters(FLAGS[flags]) == text
+
+
+def test_flag_letters_matches_tcpdump_formatter_for_all_512_values() -> None:
+    src, dst = ipaddress.IPv4Address("192.0.2.1"), ipaddress.IPv4Address("198.51.100.7")
+    formatter = TcpdumpFormatter(absolute=True)
+    for value in range(0x200):
+        seg = TcpSegment(1000 + value, 80, 1, 2, FLAGS[value], 512)
+        line = formatter.format(value * 1000, LinkType.RAW, build_tcp_packet(src, dst, seg))
+        assert line is not None
+        found = re.search(r"Flags \[([^\]]*)\]", line)
+        assert found is not None, line
+        assert flag_letters(value) == found.group(1), (hex(value), line)

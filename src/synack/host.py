@@ -21,10 +21,6 @@ from typing import Final
 
 from synack.tcp.config import TcpConfig
 from synack.tcp.connection import (
-    ACK,
-    FIN,
-    RST,
-    SYN,
     ChallengeAckLimiter,
     Connection,
     IPAddress,
@@ -37,7 +33,18 @@ from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_
 from synack.wire.errors import ParseError
 from synack.wire.ip import IPv4Header, build_tcp_packet, parse_tcp_packet
 from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_le
-from synack.wire.tcp import Nop, TcpFlags, TcpSegment, Timestamps, build_tcp, parse_tcp
+from synack.wire.tcp import (
+    ACK,
+    FIN,
+    RST,
+    SYN,
+    Nop,
+    TcpSegment,
+    Timestamps,
+    build_tcp,
+    parse_tcp,
+)
+from synack.wire.tcp import FLAGS as _FLAGS
 
 # local address, local port, remote address, remote port; addresses packed (4 or 16 bytes)
 Key = tuple[bytes, int, bytes, int]
@@ -55,7 +62,6 @@ _CE: Final = 3
 _TCP: Final = struct.Struct("!HHIIHHHH")
 _TCP_TS: Final = struct.Struct("!HHIIHHHHIII")  # header + nop, nop, timestamps
 _TS_KIND: Final = b"\x01\x01\x08\x0a"
-_FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 
 
 @dataclass(slots=True)

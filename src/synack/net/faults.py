@@ -12,8 +12,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from synack.wire.seq import seq_diff
+from synack.wire.tcp import ACK, FIN, PSH, RST, SYN, flag_letters
 
-FIN, SYN, RST, PSH, ACK = 0x01, 0x02, 0x04, 0x08, 0x10
+# The control bits stay importable from here (wire.tcp defines them).
+__all__ = [
+    "ACK", "FIN", "PSH", "RST", "SYN", "Faults", "Matcher", "PacketInfo", "Rule", "match",
+    "packet_info",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +37,9 @@ class PacketInfo:
 
     @property
     def flag_text(self) -> str:
-        """The flags as tcpdump prints them between brackets ("S", "S.", "P.", "F.", "R", ".")."""
-        text = "".join(c for bit, c in ((FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"))
-                       if self.flags & bit)
-        return text + "." if self.flags & ACK else text or "none"
+        """The flags as tcpdump prints them between brackets ("S", "S.", "P.", "F.", "R", ".",
+        "S.E", "none")."""
+        return flag_letters(self.flags)
 
 
 def packet_info(data: bytes) -> PacketInfo | None:

@@ -34,31 +34,29 @@ from synack.tcp.state import State
 from synack.tcp.timers.rto import RtoEstimator
 from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from synack.wire.tcp import (
+    ACK,
+    CWR,
+    ECE,
+    FIN,
+    PSH,
+    RST,
+    SYN,
+    URG,
     Mss,
     Nop,
     Sack,
     SackPermitted,
-    TcpFlags,
     TcpOption,
     TcpSegment,
     Timestamps,
     WindowScale,
 )
+from synack.wire.tcp import FLAGS as _FLAGS
 
 IPAddress = IPv4Address | IPv6Address
 Endpoint = tuple[IPAddress, int]
 TransitionCallback = Callable[["Connection", State, State, str], None]
 
-FIN: Final = 0x01
-SYN: Final = 0x02
-RST: Final = 0x04
-PSH: Final = 0x08
-ACK: Final = 0x10
-URG: Final = 0x20
-ECE: Final = 0x40
-CWR: Final = 0x80
-
-_FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
 _NOP: Final = Nop()
 _SACK_OK: Final = SackPermitted()
 _TS_OPT_LEN: Final = 12  # nop, nop, timestamps: what every segment carries once negotiated

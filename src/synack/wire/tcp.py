@@ -94,7 +94,36 @@ def _flags(value: int) -> TcpFlags:
 
 
 # Every flag combination built once: `TcpFlags(x)` costs microseconds, a tuple index nanoseconds.
-_FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
+# `FLAGS[bits]` is the TcpFlags value of a plain int of control bits (0 <= bits < 0x200).
+FLAGS: Final = tuple(TcpFlags(i) for i in range(0x200))
+_FLAGS: Final = FLAGS
+
+# The control bits as plain ints, for hot paths where IntFlag arithmetic would cost too much.
+FIN: Final = 0x01
+SYN: Final = 0x02
+RST: Final = 0x04
+PSH: Final = 0x08
+ACK: Final = 0x10
+URG: Final = 0x20
+ECE: Final = 0x40
+CWR: Final = 0x80
+AE: Final = 0x100
+
+# tcpdump's letters, in its order (print-tcp.c `tcp_flag_values`). tcpdump 4.99 reads only the
+# low eight bits, so AE never shows.
+_FLAG_LETTERS: Final = (
+    (FIN, "F"), (SYN, "S"), (RST, "R"), (PSH, "P"), (ACK, "."), (URG, "U"), (ECE, "E"), (CWR, "W"),
+)
+_LETTERS_TEXT: Final = tuple(
+    "".join(letter for bit, letter in _FLAG_LETTERS if value & bit) or "none"
+    for value in range(0x100)
+)
+
+
+def flag_letters(flags: int) -> str:
+    """What tcpdump prints between `Flags [` and `]` for these control bits: `S.EW`, `FS`,
+    `none` ..."""
+    return _LETTERS_TEXT[int(flags) & 0xFF]
 
 # Option kinds (RFC 9293 §3.2; RFC 7323 window scale and timestamps; RFC 2018 SACK).
 OPT_EOL: Final = 0
