@@ -44,6 +44,18 @@ def test_tcpdump_lines() -> None:
     assert line.endswith("Flags [R], seq 15, win 0, length 0")
 
 
+def test_tcpdump_flag_letters_in_tcpdump_order() -> None:
+    ecn_synack = TcpSegment(8080, 50000, 0, 1, TcpFlags(0xD2), 65535)
+    assert "Flags [S.EW], seq 0, ack 1," in format_segment(ecn_synack, A, B)
+    syn_fin = TcpSegment(8080, 50000, 0, 0, TcpFlags.SYN | TcpFlags.FIN, 0)
+    assert "Flags [FS], seq 0," in format_segment(syn_fin, A, B)
+    urgent = TcpSegment(8080, 50000, 0, 0, TcpFlags.ACK | TcpFlags.URG, 0, 3)
+    assert "Flags [.U], ack 0, win 0, urg 3," in format_segment(urgent, A, B)
+    # tcpdump 4.99 shows only the low eight bits: AE alone is "none".
+    ae = TcpSegment(8080, 50000, 0, 0, TcpFlags.AE, 0)
+    assert "Flags [none], seq 0," in format_segment(ae, A, B)
+
+
 def test_script_forms() -> None:
     assert script_flags("SEW") == TcpFlags.SYN | TcpFlags.ECE | TcpFlags.CWR
     assert script_flags("F.") == TcpFlags.FIN | TcpFlags.ACK

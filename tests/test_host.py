@@ -11,7 +11,7 @@ from synack.host import Host
 from synack.tcp.config import TcpConfig
 from synack.tcp.connection import Connection
 from synack.tcp.state import State
-from synack.wire.checksum import internet_checksum
+from synack.wire.checksum import internet_checksum, pseudo_header_sum
 from synack.wire.ip import build_tcp_packet, parse_ip, parse_tcp_packet
 from synack.wire.tcp import TcpFlags, TcpSegment
 
@@ -102,17 +102,146 @@ def test_malformed_and_corrupted_packets_are_counted_and_dropped() -> None:
     assert b.stats.not_for_us == 1
 
 
-def test_random_bytes_never_raise() -> None:
+COUNTERS = ("segments_accepted", "malformed", "bad_checksum", "not_for_us")
+
+
+def fix_checksums(data: bytearray) -> None:
+    """Recompute the IPv4 header and TCP checksums of a (mutated) packet wherever its layout
+    still says where they are, so that the mutation reaches the parsers and the state machine."""
+    if len(data) < 20:
+        return
+    if data[0] >> 4 == 6:
+        if len(data) < 40 or data[6] != 6:
+            return
+        start, end = 40, 40 + int.from_bytes(data[4:6], "big")
+        src, dst = bytes(data[8:24]), bytes(data[24:40])
+    else:
+        start, end = (data[0] & 15) * 4, int.from_bytes(data[2:4], "big")
+        src, dst = bytes(data[12:16]), bytes(data[16:20])
+        if start < 20 or start > len(data):
+            return
+        if data[9] == 6 and start + 18 <= end <= len(data):
+            _fix_tcp_checksum(data, start, end, src, dst)
+        data[10:12] = b"\0\0"
+        data[10:12] = internet_checksum(bytes(data[:start])).to_bytes(2, "big")
+        return
+    if start + 18 <= end <= len(data):
+        _fix_tcp_checksum(data, start, end, src, dst)
+
+
+def _fix_tcp_checksum(data: bytearray, start: int, end: int, src: bytes, dst: bytes) -> None:
+    data[start + 16 : start + 18] = b"\0\0"
+    pseudo = pseudo_header_sum(src, dst, 6, end - start)
+    data[start + 16 : start + 18] = internet_checksum(bytes(data[start:end]), pseudo).to_bytes(
+        2, "big"
+    )
+
+
+def mutate(rng: random.Random, base: bytes) -> bytes:
+    """A few random byte changes, mostly in the TCP header and options; sometimes a truncation
+    with the IP length fields rewritten to match. Checksums are recomputed afterwards."""
+    data = bytearray(base)
+    ip_len = 40 if data[0] >> 4 == 6 else 20
+    tcp_end = ip_len + (data[ip_len + 12] >> 4) * 4
+    for _ in range(rng.randint(1, 4)):
+        where = rng.random()
+        if where < 0.7:
+            pos = rng.randrange(ip_len, tcp_end)  # TCP header: ports, seq, ack, flags, options
+        elif where < 0.85 and len(data) > tcp_end:
+            pos = rng.randrange(tcp_end, len(data))  # payload
+        else:
+            pos = rng.randrange(ip_len)  # IP header: ECN, lengths, protocol, addresses
+        if rng.random() < 0.5:
+            data[pos] ^= 1 << rng.randrange(8)
+        else:
+            data[pos] = rng.randrange(256)
+    if rng.random() < 0.1:
+        del data[rng.randrange(ip_len, len(data) + 1) :]
+        if base[0] >> 4 == 6:
+            data[4:6] = max(len(data) - 40, 0).to_bytes(2, "big")
+        else:
+            data[2:4] = len(data).to_bytes(2, "big")
+    fix_checksums(data)
+    return bytes(data)
+
+
+V6_CLIENT = ip_address("2001:db8::60")
+V6_SERVER = ip_address("2001:db8::61")
+
+
+def test_mutated_packets_with_valid_checksums_never_raise_and_are_all_counted() -> None:
     rng = random.Random(7)
-    _, b = hosts()
+    a = Host([CLIENT, V6_CLIENT], secret=b"client")
+    b = Host([SERVER, V6_SERVER], secret=b"server")
     b.listen(80)
-    base = build_tcp_packet(CLIENT, SERVER, TcpSegment(5555, 80, 1, 0, TcpFlags.SYN, 1000))
-    for _ in range(2000):
-        data = bytearray(base)
-        for _ in range(rng.randint(1, 6)):
-            data[rng.randrange(len(data))] = rng.randrange(256)
-        b.receive_packet(bytes(data[: rng.randint(0, len(data))]), 0.0)
-    b.packets_to_send()
+    # Real traffic from the client side as the material: SYNs with every option, the handshake's
+    # ACK, data, and a FIN, over IPv4 and IPv6; the server's connections stay open throughout.
+    bases: list[bytes] = []
+    clients = [a.connect(SERVER, 80, 0.0), a.connect(V6_SERVER, 80, 0.0)]
+    for _ in range(3):
+        for packet in a.packets_to_send():
+            bases.append(packet)
+            b.receive_packet(packet, 0.0)
+        for packet in b.packets_to_send():
+            a.receive_packet(packet, 0.0)
+    for c in clients:
+        assert c.state is State.ESTABLISHED
+        c.send(b"GET / HTTP/1.0\r\n\r\n", 0.0)
+    bases += a.packets_to_send()
+    for c in clients:
+        c.shutdown(0.0)
+    bases += a.packets_to_send()  # the FINs, held back: only mutated copies arrive
+    assert {len(x) for x in bases} >= {52, 60, 72, 80}  # v4/v6, with and without options
+    servers = [b.accept(80) for _ in clients]
+
+    before = b.stats.as_dict()
+    now = 0.0
+    per_packet_ok = True
+    for _ in range(3000):
+        now += 0.01
+        counts = [getattr(b.stats, name) for name in COUNTERS]
+        b.receive_packet(mutate(rng, rng.choice(bases)), now)
+        moved = [getattr(b.stats, name) - n for name, n in zip(COUNTERS, counts, strict=True)]
+        per_packet_ok &= sorted(moved) == [0, 0, 0, 1]  # counted exactly once
+        deadline = b.next_deadline()
+        if deadline is not None and deadline <= now:
+            b.handle_timer(now)
+        b.packets_to_send()
+        while b.accept(80) is not None:
+            pass
+    assert per_packet_ok
+    after = b.stats.as_dict()
+    got = {name: after[name] - before[name] for name in ("packets_received", *COUNTERS)}
+    assert got["packets_received"] == 3000
+    assert sum(got[name] for name in COUNTERS) == 3000
+    # Every checksum was recomputed: nothing is dropped as corrupt, and most mutations reach
+    # TCP (connections, listener, RST replies) rather than the parsers' error paths.
+    assert got["bad_checksum"] == 0
+    assert got["segments_accepted"] > 1200
+    assert got["malformed"] > 50 and got["not_for_us"] > 50
+    assert after["resets_sent"] > before["resets_sent"]
+    assert after["packets_sent"] > before["packets_sent"]
+    # The mutated copies of the client's segments drove the server's connections on.
+    for server in servers:
+        assert server is not None and server.state is not State.ESTABLISHED
+
+    # The host still works: let every half-open connection time out, then a fresh connection
+    # completes its handshake and carries data both ways.
+    while (deadline := b.next_deadline()) is not None and deadline < now + 3600:
+        now = max(now, deadline)
+        b.handle_timer(now)
+        b.packets_to_send()
+    fresh = Host([CLIENT], secret=b"fresh")
+    c = fresh.connect(SERVER, 80, now)
+    pump(fresh, b, now)
+    s = b.accept(80)
+    assert c.state is State.ESTABLISHED and s is not None and s.state is State.ESTABLISHED
+    c.send(b"ping", now)
+    pump(fresh, b, now)
+    assert s.receive() == b"ping"
+    s.send(b"pong", now)
+    pump(fresh, b, now)
+    assert c.receive() == b"pong"
 
 
 def test_syn_backlog_is_bounded() -> None:

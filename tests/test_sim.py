@@ -172,6 +172,19 @@ def test_match_skip_and_flags() -> None:
     assert syn is not None and syn.flag_text == "S" and syn.payload_len == 0
 
 
+@pytest.mark.parametrize(
+    ("flags", "text"),
+    [(0xD2, "S.EW"), (0x52, "S.E"), (0xC2, "SEW"), (0x03, "FS"), (0x30, ".U"), (0x00, "none"),
+     (0x14, "R."), (0x11, "F.")],
+)
+def test_flag_text_is_tcpdumps_and_rules_match_it(flags: int, text: str) -> None:
+    info = packet_info(ipv4_tcp("1.1.1.1", "2.2.2.2", 1, 2, 0, flags, b""))
+    assert info is not None and info.flag_text == text
+    assert match(flags=text)(info)
+    # ECN bits are part of the text: a rule for a plain SYN-ACK leaves an ECN-setup one alone.
+    assert match(flags="S.")(info) == (flags == 0x12)
+
+
 def test_tap_sees_sent_and_received_with_capture_timestamps() -> None:
     net, a, b = pair(delay=0.000264)
     net.start_ns = 1_622_551_773_192_719_000

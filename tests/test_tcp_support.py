@@ -13,7 +13,7 @@ from synack.tcp.connection import Connection
 from synack.tcp.events import Event
 from synack.tcp.state import State
 from synack.wire.seq import SEQ_MASK
-from synack.wire.tcp import TcpFlags, TcpSegment
+from synack.wire.tcp import TcpFlags, TcpSegment, flag_letters
 
 LOCAL = (ip_address("10.0.0.1"), 40000)
 REMOTE = (ip_address("10.0.0.2"), 80)
@@ -58,13 +58,7 @@ def seg(
 
 def brief(segments: Iterable[TcpSegment]) -> list[tuple[str, int, int, int, int]]:
     """(flags as tcpdump letters, seq, ack, window, payload length) per segment."""
-    out = []
-    for x in segments:
-        f = int(x.flags)
-        letters = "".join(c for bit, c in ((2, "S"), (1, "F"), (8, "P"), (4, "R")) if f & bit)
-        letters += "." if f & 0x10 else ""
-        out.append((letters, x.seq, x.ack, x.window, len(x.payload)))
-    return out
+    return [(flag_letters(x.flags), x.seq, x.ack, x.window, len(x.payload)) for x in segments]
 
 
 def events(conn: Connection) -> list[Event]:

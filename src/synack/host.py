@@ -68,8 +68,11 @@ _TS_KIND: Final = b"\x01\x01\x08\x0a"
 class HostStats:
     """Counters of what the host received, dropped and answered."""
 
+    # Every received packet is counted once more, in exactly one of: segments_accepted,
+    # malformed, bad_checksum, not_for_us.
     packets_received: int = 0
     packets_sent: int = 0
+    segments_accepted: int = 0  # well-formed TCP for us: to a connection, listener, or RST reply
     malformed: int = 0
     bad_checksum: int = 0
     not_for_us: int = 0
@@ -288,6 +291,7 @@ class Host:
         except (ParseError, ValueError):
             stats.malformed += 1
             return
+        stats.segments_accepted += 1
         key = (dst, seg.dst_port, src, seg.src_port)
         conn = self._conns.get(key)
         if conn is not None:

@@ -15,18 +15,7 @@ from synack.wire.tcp import (
     Timestamps,
     UnknownOption,
     WindowScale,
-)
-
-_TCPDUMP_FLAGS = (
-    (TcpFlags.SYN, "S"),
-    (TcpFlags.FIN, "F"),
-    (TcpFlags.PSH, "P"),
-    (TcpFlags.RST, "R"),
-    (TcpFlags.URG, "U"),
-    (TcpFlags.ECE, "E"),
-    (TcpFlags.CWR, "W"),
-    (TcpFlags.AE, "e"),
-    (TcpFlags.ACK, "."),
+    flag_letters,
 )
 
 # packetdrill's flag letters (the order it prints them in).
@@ -48,12 +37,6 @@ def script_flags(text: str) -> TcpFlags:
     for ch in text:
         flags |= SCRIPT_FLAGS[ch]
     return flags
-
-
-def flags_letters(flags: TcpFlags) -> str:
-    """tcpdump's `Flags [...]` content: S F P R U E W then '.' for ACK; `none` when empty."""
-    text = "".join(letter for bit, letter in _TCPDUMP_FLAGS if flags & bit)
-    return text or "none"
 
 
 def script_letters(flags: TcpFlags) -> str:
@@ -102,7 +85,7 @@ def format_segment(
     like tcpdump, a bare ACK shows no sequence number unless `always_seq`.
     """
     family = "IP6" if ipv6 else "IP"
-    parts = [f"Flags [{flags_letters(seg.flags)}]"]
+    parts = [f"Flags [{flag_letters(seg.flags)}]"]
     seq = (seg.seq - seq_base) & 0xFFFFFFFF
     if always_seq or seg.payload or seg.flags & (TcpFlags.SYN | TcpFlags.FIN | TcpFlags.RST):
         if seg.payload:
