@@ -17,19 +17,11 @@ from rich.table import Table
 from synack.analyze.flags import bit_names
 from synack.analyze.summary import COUNTERS, RECORD_FIELDS, ConnectionRecord
 from synack.analyze.tracker import PacketRow
+from synack.wire.tcp import flag_letters
 
 FIELDS: tuple[str, ...] = RECORD_FIELDS
 
-_FLAG_CHARS = ((0x02, "S"), (0x01, "F"), (0x04, "R"), (0x08, "P"), (0x20, "U"), (0x40, "E"),
-               (0x80, "W"))
-
-
-def tcp_flags_text(flags: int) -> str:
-    """tcpdump's flag letters: S F R P U E W, '.' for ACK (e.g. "S.", "P.", "F.")."""
-    text = "".join(c for bit, c in _FLAG_CHARS if flags & bit)
-    if flags & 0x10:
-        text += "."
-    return text or "none"
+tcp_flags_text = flag_letters  # tcpdump's `Flags [...]` letters
 
 
 def _opt(v: Any) -> str:

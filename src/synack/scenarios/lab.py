@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synack.net.faults import ACK, SYN, Faults, packet_info
+from synack.net.faults import Faults, packet_info
 from synack.net.sim import LINKTYPE_RAW, Network, Node, Tap, TapRecord
 from synack.scenarios.sockets import Endpoint
 from synack.tcp.config import TcpConfig
 from synack.tcp.state import State
 from synack.wire.seq import seq_diff
+from synack.wire.tcp import ACK, SYN
 
 # 12:49:33.192719 is when the seed's capture (004) shows the client's SYN leave.
 SEED_START_NS = int(
