@@ -5,14 +5,21 @@ Everything runs inside private network namespaces this script creates (nothing c
 - bulk throughput synack -> kernel and kernel -> synack over TUN, next to kernel -> kernel over a
   veth pair (the peer end in a second namespace so packets really cross the pair);
 - connections per second (connect, 16-byte echo, close, one at a time) from a kernel Python client
-  to a synack echo server over TUN, next to the same client against a kernel echo server over veth.
+  to a synack echo server over TUN, next to the same client against a kernel echo server over veth:
+  a blocking one-connection-at-a-time server (the reference of the ratio), and synack's own echo
+  program (an asyncio.Protocol) on kernel sockets, which separates synack's cost from asyncio's.
 
 Each server runs in its own process so client and server do not share an interpreter. synack
 runs on a 64 KiB-MTU TUN link (one write per 64 KiB segment); the kernel's veth pair uses its
 offloads (GSO/GRO). synack's TUN device carries the virtio-net header so that the kernel computes
 and checks TCP checksums (`--no-checksum-offload`: synack does both itself). `--profile` prints
 where synack's process spends its time, by layer.
-Usage (root): python benchmarks/bench_tun.py [--megabytes 200] [--connections 2000] [--profile]
+`--idle N` holds N quiet connections open to each echo server while its connection rate is timed
+(the work per packet must not grow with the connections a server holds); the kernel's echo server
+is then the same asyncio.Protocol on kernel sockets, since one connection at a time cannot hold
+them.
+Usage (root): python benchmarks/bench_tun.py [--megabytes 200] [--connections 2000] [--idle 0]
+[--profile]
 """
 
 from __future__ import annotations
@@ -77,6 +84,28 @@ def kernel_echo(address: str, port: int, ready: Any) -> None:
                     conn.sendall(data)
 
 
+def kernel_echo_many(address: str, port: int, ready: Any) -> None:
+    """Echo server holding any number of connections: the same asyncio.Protocol as synack's echo
+    server, on kernel sockets (used with --idle)."""
+    import asyncio
+
+    class Echo(asyncio.Protocol):
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            assert isinstance(transport, asyncio.WriteTransport)
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.transport.write(data)
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        await loop.create_server(Echo, address, port, backlog=512)
+        ready.send(True)
+        await asyncio.Event().wait()
+
+    asyncio.run(serve())
+
+
 # ---- kernel clients -----------------------------------------------------------------------------
 
 
@@ -126,16 +155,28 @@ def recv_exact(sock: socket.socket, n: int) -> bytes:
     return data
 
 
-def connection_rate(address: str, port: int, count: int) -> float:
-    """Connections per second: connect, 16-byte echo, close; one at a time."""
+def connection_rate(address: str, port: int, count: int, idle: int = 0) -> float:
+    """Connections per second: connect, 16-byte echo, close; one at a time, while `idle` other
+    connections (each echoed once) stay open and quiet."""
     message = b"0123456789abcdef"
-    start = time.perf_counter()
-    for _ in range(count):
-        with socket.create_connection((address, port)) as sock:
+    held = []
+    try:
+        for _ in range(idle):
+            sock = socket.create_connection((address, port))
+            held.append(sock)
             sock.sendall(message)
             if recv_exact(sock, 16) != message:
                 raise RuntimeError("echo mismatch")
-    return count / (time.perf_counter() - start)
+        start = time.perf_counter()
+        for _ in range(count):
+            with socket.create_connection((address, port)) as sock:
+                sock.sendall(message)
+                if recv_exact(sock, 16) != message:
+                    raise RuntimeError("echo mismatch")
+        return count / (time.perf_counter() - start)
+    finally:
+        for sock in held:
+            sock.close()
 
 
 # ---- namespaces ---------------------------------------------------------------------------------
@@ -182,16 +223,24 @@ def report(label: str, value: float, unit: str, baseline: float | None = None) -
     print(f"{label:<48} {value:>10.1f} {unit}{extra}{ratio}", flush=True)
 
 
-def kernel_baselines(nbytes: int, conns: int) -> tuple[float, float]:
+def kernel_baselines(nbytes: int, conns: int, idle: int = 0) -> tuple[float, float]:
     with veth_pair() as peer:
         with child(kernel_sink, VETH_SERVER, PORT_BULK, netns=peer):
             bulk = mb_per_s(nbytes, client_send(VETH_SERVER, PORT_BULK, nbytes))
         report("bulk kernel -> kernel (veth)", bulk, "MB/s")
-        with child(kernel_echo, VETH_SERVER, PORT_ECHO, netns=peer) as proc:
-            rate = connection_rate(VETH_SERVER, PORT_ECHO, conns)
+        rate = 0.0
+        if not IDLE:  # one connection at a time: the fastest kernel server a script can be
+            with child(kernel_echo, VETH_SERVER, PORT_ECHO, netns=peer) as proc:
+                rate = connection_rate(VETH_SERVER, PORT_ECHO, conns)
+                proc.kill()
+            report("conn/s kernel client -> kernel server (veth)", rate, "conn/s")
+        with child(kernel_echo_many, VETH_SERVER, PORT_ECHO, netns=peer) as proc:
+            same = connection_rate(VETH_SERVER, PORT_ECHO, conns, IDLE)
             proc.kill()
-        report("conn/s kernel client -> kernel server (veth)", rate, "conn/s")
-    return bulk, rate
+        report(f"conn/s ... kernel asyncio.Protocol server{IDLE_LABEL}", same, "conn/s")
+    global SAME_PROGRAM_RATE
+    SAME_PROGRAM_RATE = same
+    return bulk, rate or same
 
 
 # ---- synack over TUN ----------------------------------------------------------------------------
@@ -199,6 +248,9 @@ def kernel_baselines(nbytes: int, conns: int) -> tuple[float, float]:
 TUN_KERNEL = "192.0.2.1"
 TUN_SYNACK = "192.0.2.2"
 OFFLOAD = True  # TUN with the virtio-net header: the kernel computes and checks TCP checksums
+IDLE = 0  # connections held open (idle) to the echo server while the connection rate is timed
+IDLE_LABEL = ""
+SAME_PROGRAM_RATE = 0.0  # the kernel with synack's echo program (asyncio.Protocol) as server
 
 
 def synack_config(mtu: int) -> Any:
@@ -337,9 +389,13 @@ def synack_runs(
     report(f"bulk synack -> kernel (tun, mtu {mtu})", mb_per_s(nbytes, up), "MB/s", bulk)
     report(f"bulk kernel -> synack (tun, mtu {mtu})", mb_per_s(nbytes, down), "MB/s", bulk)
     with child(synack_echo_server, 1500, profile) as proc:
-        synack_rate = connection_rate(TUN_SYNACK, PORT_ECHO, conns)
+        synack_rate = connection_rate(TUN_SYNACK, PORT_ECHO, conns, IDLE)
         proc.terminate()  # SIGTERM: the server stops (and prints its profile)
-    report("conn/s kernel client -> synack server (tun)", synack_rate, "conn/s", rate)
+    report(f"conn/s kernel client -> synack server (tun){IDLE_LABEL}", synack_rate, "conn/s",
+           rate)
+    if not IDLE:
+        print(f"{'  ... vs the same asyncio.Protocol on kernel sockets':<48} "
+              f"{synack_rate / SAME_PROGRAM_RATE:>10.3f} x", flush=True)
     up_mb, down_mb = mb_per_s(nbytes, up), mb_per_s(nbytes, down)
     bulk_aim = "met" if min(up_mb, down_mb) >= 125 else "not met"
     rate_aim = "met" if synack_rate >= rate / 2 else "not met"
@@ -352,14 +408,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--megabytes", type=int, default=200, help="bulk transfer size (MB)")
     parser.add_argument("--connections", type=int, default=2000, help="connections to time")
     parser.add_argument("--mtu", type=int, default=65535, help="TUN MTU")
+    parser.add_argument("--idle", type=int, default=0,
+                        help="idle connections held open to the echo server during the "
+                             "connection-rate runs (kernel and synack alike)")
     parser.add_argument("--kernel-only", action="store_true", help="only the kernel baselines")
     parser.add_argument("--no-checksum-offload", action="store_true",
                         help="synack computes and verifies every TCP checksum itself")
     parser.add_argument("--profile", action="store_true",
                         help="profile synack's side of each run and print the time per layer")
     args = parser.parse_args(argv)
-    global OFFLOAD
+    global OFFLOAD, IDLE, IDLE_LABEL
     OFFLOAD = not args.no_checksum_offload
+    IDLE = args.idle
+    IDLE_LABEL = f", {IDLE} idle" if IDLE else ""
     reason = tun.tun_unavailable_reason()
     if reason is not None:
         print(f"bench_tun: {reason}", file=sys.stderr)

@@ -132,6 +132,9 @@ class Host:
         self._tw_fifo: deque[bytes] = deque()
         self._tw_conns: dict[bytes, Connection] = {}  # kept only while someone observes
         self._dirty: dict[Connection, None] = {}
+        # Connections that took a call, a segment or a timer since `take_news()` (None: nobody
+        # asks, as on the simulated network, so nothing is kept).
+        self._news: dict[Connection, None] | None = None
         self._timers: list[tuple[float, int, Connection]] = []
         self._scheduled: dict[Connection, float] = {}
         self._timer_seq = 0
@@ -354,6 +357,16 @@ class Host:
     def touched(self, conn: Connection) -> None:
         """A connection took a call: collect its output, timers and state at the next flush."""
         self._dirty[conn] = None
+        news = self._news
+        if news is not None:
+            news[conn] = None
+
+    def take_news(self) -> dict[Connection, None]:
+        """The connections touched since the last call (a driver services just those, not every
+        connection it holds); the first call starts the tracking."""
+        news = self._news
+        self._news = {}
+        return news if news is not None else {}
 
     def _report(self, conn: Connection, old: State, new: State, cause: str) -> None:
         callback = self.on_transition

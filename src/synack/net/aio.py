@@ -73,6 +73,10 @@ class Stack:
         self._watched: dict[Any, None] = {}  # connections whose events are drained (no transport)
         self._servers: dict[int, SynackServer] = {}
         self._inbox: list[bytes] = []  # read (and shown) while writing, not yet received
+        # Connections to service on the next pass besides those the host reports touched (a
+        # transport's close() or resume_reading(), a newly watched connection).
+        self._kicked: dict[Any, None] = {}
+        host.take_news()  # start tracking touched connections
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
@@ -187,8 +191,11 @@ class Stack:
         self.host.handle_timer(self.loop.time())
         self._process()
 
-    def kick(self) -> None:
-        """Service connections and send what the host has, soon (once per loop iteration)."""
+    def kick(self, conn: Any = None) -> None:
+        """Service connections (`conn` too, even if the host has no news of it) and send what
+        the host has, soon (once per loop iteration)."""
+        if conn is not None:
+            self._kicked[conn] = None
         if not self._flush_scheduled and not self._closed:
             self._flush_scheduled = True
             self.loop.call_soon(self._process)
@@ -245,17 +252,24 @@ class Stack:
     # ---- connections ----------------------------------------------------------------------------
 
     def _service(self) -> None:
-        """Accept new connections, then let every transport handle its connection's events."""
+        """Accept new connections, then let the transport (or watcher) of every connection the
+        host touched handle that connection's events: work per pass follows the connections
+        that had news, not the number held open."""
         if self._servers:
             accept = self.host.accept
             for port, server in list(self._servers.items()):
                 while (conn := accept(port)) is not None:
                     server._accepted(conn)
-        if self._transports:
-            for transport in list(self._transports.values()):
+        news = self.host.take_news()
+        if self._kicked:
+            news.update(self._kicked)
+            self._kicked = {}
+        transports, watched = self._transports, self._watched
+        for conn in news:  # touches made while servicing are news for the next pass
+            transport = transports.get(conn)
+            if transport is not None:
                 transport._service()
-        if self._watched:
-            for conn in list(self._watched):
+            elif conn in watched:
                 self._drain_watched(conn)
 
     def _drain_watched(self, conn: Any) -> None:
@@ -277,7 +291,7 @@ class Stack:
     def watch(self, conn: Any) -> None:
         """Drain and report a connection's events without a transport (e.g. an abandoned one)."""
         self._watched[conn] = None
-        self.kick()
+        self.kick(conn)
 
     async def create_connection(
         self,
@@ -296,7 +310,7 @@ class Stack:
         waiter: asyncio.Future[None] = self.loop.create_future()
         transport._waiter = waiter
         self._transports[conn] = transport
-        self.kick()
+        self.kick(conn)
         try:
             await waiter
         except asyncio.CancelledError:
@@ -610,12 +624,12 @@ class SynackTransport(asyncio.Transport):
             self._close_sent = True
             conn.close(self._stack.now())
             self._stack._forget(conn, keep_watching=True)
-            self._stack.kick()
+            self._stack.kick(self._conn)
             self._stack.loop.call_soon(self._lose, None)
         elif self._eof_wanted and not self._eof_sent:
             self._eof_sent = True
             conn.shutdown(self._stack.now())
-            self._stack.kick()
+            self._stack.kick(self._conn)
 
     # ---- asyncio.Transport ----------------------------------------------------------------------
 
@@ -638,7 +652,7 @@ class SynackTransport(asyncio.Transport):
         self._closing = True
         if self._made:
             self._pump_writes()
-        self._stack.kick()
+        self._stack.kick(self._conn)
 
     def abort(self) -> None:
         """Reset the connection at once (RFC 9293 §3.10.5 ABORT)."""
@@ -647,7 +661,7 @@ class SynackTransport(asyncio.Transport):
         self._closing = True
         self._conn.abort(self._stack.now())
         self._stack._forget(self._conn, keep_watching=True)
-        self._stack.kick()
+        self._stack.kick(self._conn)
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_exception(ConnectionAbortedError("aborted"))
             self._lost = True
@@ -672,7 +686,7 @@ class SynackTransport(asyncio.Transport):
             return
         self._reading = True
         self._readable = True
-        self._stack.kick()
+        self._stack.kick(self._conn)
 
     def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
         if high is None:
@@ -704,7 +718,7 @@ class SynackTransport(asyncio.Transport):
             self._buffered += len(view)
         if self._made:
             self._pump_writes()
-            self._stack.kick()
+            self._stack.kick(self._conn)
         if not self._protocol_paused and self._buffered > self._high:
             self._protocol_paused = True
             self._protocol.pause_writing()
@@ -719,7 +733,7 @@ class SynackTransport(asyncio.Transport):
         self._eof_wanted = True
         if self._made:
             self._pump_writes()
-        self._stack.kick()
+        self._stack.kick(self._conn)
 
     def can_write_eof(self) -> bool:
         return True
