@@ -260,3 +260,43 @@ def test_closed_server_refuses_new_connections(netns: int) -> None:
         again.close()
 
     run(body)
+
+
+def test_only_connections_with_news_are_serviced(netns: int) -> None:
+    """Traffic on one connection services that connection's transport only, however many
+    quiet ones the stack holds (the work per packet does not grow with open connections)."""
+
+    async def body(stack: Stack) -> None:
+        serviced: list[Any] = []
+        original = SynackTransport._service
+
+        def counting(self: SynackTransport) -> None:
+            serviced.append(self.connection)
+            original(self)
+
+        class Echo(asyncio.Protocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                assert isinstance(transport, asyncio.WriteTransport)
+                self.transport = transport
+
+            def data_received(self, data: bytes) -> None:
+                self.transport.write(data)
+
+        await stack.create_server(Echo, 7)
+        quiet = [await asyncio.open_connection(SYNACK, 7) for _ in range(20)]
+        reader, writer = await asyncio.open_connection(SYNACK, 7)
+        await until(lambda: len(stack._transports) == 21)
+        busy = next(c for c in stack._transports if c.remote[1] ==
+                    writer.get_extra_info("sockname")[1])
+        SynackTransport._service = counting  # type: ignore[method-assign]
+        try:
+            for i in range(10):
+                writer.write(b"ping %d" % i)
+                assert await reader.readexactly(6) == b"ping %d" % i
+        finally:
+            SynackTransport._service = original  # type: ignore[method-assign]
+        assert serviced and set(serviced) == {busy}
+        for _, w in [*quiet, (reader, writer)]:
+            w.close()
+
+    run(body)
