@@ -401,16 +401,32 @@ def test_transfer_survives_loss_reordering_and_duplication(seed: int) -> None:
 
 def test_fast_codec_paths_match_the_wire_codec() -> None:
     from synack.host import _build_tcp_fast, _parse_tcp_fast
-    from synack.wire.tcp import Nop, Timestamps, build_tcp, parse_tcp
+    from synack.wire.tcp import (
+        Mss,
+        Nop,
+        SackPermitted,
+        Timestamps,
+        WindowScale,
+        build_tcp,
+        parse_tcp,
+    )
 
     rng = random.Random(5)
     src, dst = CLIENT.packed, SERVER.packed
-    for i in range(300):
+    for i in range(600):
         options: tuple = ()  # type: ignore[type-arg]
-        if i % 3 == 1:
-            options = (Nop(), Nop(), Timestamps(rng.getrandbits(32), rng.getrandbits(32)))
-        elif i % 3 == 2:
+        ts = Timestamps(rng.getrandbits(32), rng.getrandbits(32))
+        syn = (Mss(rng.getrandbits(16)), SackPermitted(), ts, Nop(), WindowScale(rng.randrange(15)))
+        if i % 6 == 1:
+            options = (Nop(), Nop(), ts)
+        elif i % 6 == 2:
             options = (Nop(), Timestamps(1, 2), Nop())
+        elif i % 6 == 3:  # Linux's SYN options
+            options = syn
+        elif i % 6 == 4:  # the same length, another order
+            options = (syn[0], syn[2], syn[1], syn[3], syn[4])
+        elif i % 6 == 5:  # the same options but a second nop: one word longer
+            options = (*syn[:3], Nop(), Nop(), syn[4])
         segment = TcpSegment(
             rng.getrandbits(16), rng.getrandbits(16), rng.getrandbits(32), rng.getrandbits(32),
             TcpFlags(rng.getrandbits(9)), rng.getrandbits(16), rng.getrandbits(16), options,

@@ -38,9 +38,12 @@ from synack.wire.tcp import (
     FIN,
     RST,
     SYN,
+    Mss,
     Nop,
+    SackPermitted,
     TcpSegment,
     Timestamps,
+    WindowScale,
     build_tcp,
     parse_tcp,
 )
@@ -62,6 +65,9 @@ _CE: Final = 3
 _TCP: Final = struct.Struct("!HHIIHHHH")
 _TCP_TS: Final = struct.Struct("!HHIIHHHHIII")  # header + nop, nop, timestamps
 _TS_KIND: Final = b"\x01\x01\x08\x0a"
+# A header with Linux's SYN options: mss, sackOK, TS, nop, wscale (kind/length bytes as fields).
+_TCP_SYN: Final = struct.Struct("!HHIIHHHHHHIIIBBBB")
+_SACK_OK: Final = SackPermitted()
 
 
 @dataclass(slots=True)
@@ -665,8 +671,8 @@ class Host:
 
 
 def _parse_tcp_fast(data: bytes) -> TcpSegment:
-    """`parse_tcp` for the two shapes nearly every segment has (no options; nop, nop, timestamps),
-    without the general option walk; anything else goes to `parse_tcp`."""
+    """`parse_tcp` for the shapes nearly every segment has (no options; nop, nop, timestamps;
+    Linux's SYN options), without the general option walk; anything else goes to `parse_tcp`."""
     n = len(data)
     if n >= 20:
         word = (data[12] << 8) | data[13]
@@ -681,15 +687,26 @@ def _parse_tcp_fast(data: bytes) -> TcpSegment:
             )
             return TcpSegment(sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgent,
                               (_NOP, _NOP, Timestamps(tsval, tsecr)), data[32:], checksum)
+        if hlen == 40 and n >= 40 and not word & 0x0E00:
+            (sport, dport, seq, ack, _, window, checksum, urgent, mss_kind, mss, sack_ts_kind,
+             tsval, tsecr, nop, ws_kind, ws_len, shift) = _TCP_SYN.unpack_from(data)
+            if (
+                mss_kind == 0x0204 and sack_ts_kind == 0x0402080A and nop == 1
+                and ws_kind == 3 and ws_len == 3
+            ):
+                options = (Mss(mss), _SACK_OK, Timestamps(tsval, tsecr), _NOP, WindowScale(shift))
+                return TcpSegment(sport, dport, seq, ack, _FLAGS[word & 0x1FF], window, urgent,
+                                  options, data[40:], checksum)
     return parse_tcp(data)
 
 
 def _build_tcp_fast(
     seg: TcpSegment, src: bytes, dst: bytes, pseudo: int | None = None, partial: bool = False
 ) -> bytes:
-    """`build_tcp` for segments without options or with only nop, nop, timestamps; `pseudo` is
-    the pseudo-header sum of the addresses and protocol (length 0), if known. `partial`: the
-    checksum field holds only the pseudo-header sum, for the device to complete."""
+    """`build_tcp` for segments without options, with only nop, nop, timestamps, or with Linux's
+    SYN options; `pseudo` is the pseudo-header sum of the addresses and protocol (length 0), if
+    known. `partial`: the checksum field holds only the pseudo-header sum, for the device to
+    complete."""
     if pseudo is None:
         pseudo = pseudo_header_sum(src, dst, 6, 0)
     options = seg.options
@@ -705,6 +722,16 @@ def _build_tcp_fast(
         ts = options[2]
         head = _TCP_TS.pack(seg.src_port, seg.dst_port, seg.seq, seg.ack, 0x8000 | flags,
                             seg.window, 0, seg.urgent, 0x0101080A, ts.value, ts.echo)
+    elif (
+        len(options) == 5 and type(options[0]) is Mss and type(options[1]) is SackPermitted
+        and type(options[2]) is Timestamps and type(options[3]) is Nop
+        and type(options[4]) is WindowScale and seg.checksum is None and not seg.padding
+        and not seg.reserved
+    ):  # Linux's SYN and SYN-ACK options: mss, sackOK, TS, nop, wscale
+        mss, ts, ws = options[0], options[2], options[4]
+        head = _TCP_SYN.pack(seg.src_port, seg.dst_port, seg.seq, seg.ack, 0xA000 | flags,
+                             seg.window, 0, seg.urgent, 0x0204, mss.value, 0x0402080A, ts.value,
+                             ts.echo, 1, 3, 3, ws.shift)
     else:
         tcp = build_tcp(seg, src, dst)
         if partial:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from synack.wire.fastinit import fast_frozen_init
+
 NANOS_PER_SECOND = 1_000_000_000
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class CapturedPacket:
     """One packet record of a capture file.

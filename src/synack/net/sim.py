@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from synack.net.faults import Faults
+from synack.wire.fastinit import fast_frozen_init
 
 LINKTYPE_RAW = 101
 MAX_SPINS = 1000  # timer firings at one instant before a host is declared stuck
@@ -129,6 +130,7 @@ class Node:
         return f"Node({self.name!r})"
 
 
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class TapRecord:
     timestamp_ns: int

@@ -14,18 +14,21 @@ from synack.wire.seq import SEQ_MASK
 class IsnGenerator:
     """Computes ISNs (and the per-connection timestamp offset Linux derives the same way)."""
 
-    __slots__ = ("_key",)
+    __slots__ = ("_keyed",)
 
     def __init__(self, secret: bytes) -> None:
         # blake2s keys are at most 32 bytes: derive one of exactly that size from any secret.
-        self._key = hashlib.blake2s(secret, digest_size=32).digest()
+        key = hashlib.blake2s(secret, digest_size=32).digest()
+        # The keyed state after the key block; each hash starts from a copy of it.
+        self._keyed = hashlib.blake2s(key=key, digest_size=4)
 
     def _hash(
         self, tag: bytes, local: bytes, local_port: int, remote: bytes, remote_port: int
     ) -> int:
-        h = hashlib.blake2s(key=self._key, digest_size=4)
-        h.update(tag + local + local_port.to_bytes(2, "big"))
-        h.update(remote + remote_port.to_bytes(2, "big"))
+        h = self._keyed.copy()
+        h.update(
+            tag + local + local_port.to_bytes(2, "big") + remote + remote_port.to_bytes(2, "big")
+        )
         return int.from_bytes(h.digest(), "big")
 
     def isn(

@@ -14,6 +14,7 @@ from typing import Final
 
 from synack.wire.checksum import internet_checksum, ones_complement_sum
 from synack.wire.errors import ParseError
+from synack.wire.fastinit import fast_frozen_init
 from synack.wire.tcp import IPPROTO_TCP, TcpSegment, build_tcp, fast_init, parse_tcp
 
 IPAddress = IPv4Address | IPv6Address
@@ -33,6 +34,7 @@ _V6_EXTENSIONS: Final = frozenset((IPV6_HOP_BY_HOP, IPV6_ROUTING, IPV6_FRAGMENT,
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class IPv4Header:
     """An IPv4 header. `total_length` and `checksum` of None are computed by `build_ipv4`;
@@ -84,6 +86,7 @@ class IPv6Extension:
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class IPv6Header:
     """An IPv6 header. `next_header` is the fixed header's field (the first extension's type when
@@ -108,6 +111,7 @@ class IPv6Header:
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class IpPacket:
     """An IP packet: `protocol` is the upper-layer protocol (after IPv6 extension headers) and

@@ -16,6 +16,7 @@ from typing import Any, Final, TypeVar
 
 from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_header_sum
 from synack.wire.errors import ParseError
+from synack.wire.fastinit import fast_frozen_init
 
 IPPROTO_TCP: Final = 6
 HEADER_LEN: Final = 20
@@ -146,6 +147,7 @@ class Nop:
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Mss:
     """Maximum Segment Size (kind 2, length 4)."""
@@ -154,6 +156,7 @@ class Mss:
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class WindowScale:
     """Window scale shift count (kind 3, length 3; RFC 7323 §2)."""
@@ -167,6 +170,7 @@ class SackPermitted:
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Sack:
     """SACK blocks (kind 5; RFC 2018 §3): (left edge, right edge) pairs."""
@@ -175,6 +179,7 @@ class Sack:
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class Timestamps:
     """Timestamps TSval / TSecr (kind 8, length 10; RFC 7323 §3)."""
@@ -200,6 +205,7 @@ _SACK_PERMITTED: Final = SackPermitted()
 
 
 @fast_init
+@fast_frozen_init
 @dataclass(frozen=True, slots=True)
 class TcpSegment:
     """One TCP segment. `checksum` is as read by `parse_tcp`; None asks `build_tcp` to compute it.
