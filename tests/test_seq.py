@@ -42,3 +42,12 @@ def test_add_then_diff(a: int, d: int) -> None:
 @given(u32, st.integers(0, 2**30), st.integers(0, 2**30))
 def test_in_window(start: int, size: int, off: int) -> None:
     assert seq_in_window(seq_add(start, off), start, size) == (off < size)
+
+
+@given(u32, u32)
+def test_comparisons_are_the_sign_of_the_distance(a: int, b: int) -> None:
+    for x, y in ((a, b), (a, (a + 2**31) & SEQ_MASK), (a, (a - 2**31 + 1) & SEQ_MASK), (a, a)):
+        d = seq_diff(x, y)
+        assert (seq_lt(x, y), seq_le(x, y), seq_gt(x, y), seq_ge(x, y)) == (
+            d < 0, d <= 0, d > 0, d >= 0
+        )

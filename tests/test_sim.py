@@ -251,3 +251,33 @@ def test_a_stuck_host_timer_is_reported() -> None:
     with pytest.raises(RuntimeError, match="does not advance"):
         net.run()
     assert len(host.fired) > 1000
+
+
+def test_events_run_in_time_then_scheduling_order() -> None:
+    """Events for the current instant run in the order they were scheduled, after any event of
+    the same instant scheduled before them (here one for t=1 scheduled at t=0), and before
+    later ones; `step`, `run(until=)` and `idle` see both kinds."""
+    net = Network(0)
+    order: list[tuple[float, str]] = []
+
+    def record(name: str) -> None:
+        order.append((net.now, name))
+
+    def at_one() -> None:
+        record("first at 1")
+        net.call_later(0.0, record, "third at 1")
+        net.call_at(0.5, record, "fourth at 1 (asked for the past)")
+        net.call_later(1.0, record, "at 2")
+
+    net.call_at(1.0, at_one)
+    net.call_at(1.0, record, "second at 1")
+    net.call_later(0.0, record, "at 0")
+    assert net.step() and order == [(0.0, "at 0")]
+    net.run(until=1.5)
+    assert net.now == 1.5 and not net.idle
+    assert order[1:] == [
+        (1.0, "first at 1"), (1.0, "second at 1"), (1.0, "third at 1"),
+        (1.0, "fourth at 1 (asked for the past)"),
+    ]
+    net.run()
+    assert order[-1] == (2.0, "at 2") and net.idle and not net.step()

@@ -60,6 +60,7 @@ _TW_QUEUED: Final = 7  # field index of the FIFO entry count
 _TW_WND: Final = 8  # RCV.WND in bytes
 _NOP: Final = Nop()
 _V4: Final = struct.Struct("!BBHHHBBH4s4s")
+_ADDRESS_TYPES: Final = (ipaddress.IPv4Address, ipaddress.IPv6Address)
 _ECT0: Final = 2  # RFC 3168 §5 ECN codepoints
 _CE: Final = 3
 _TCP: Final = struct.Struct("!HHIIHHHH")
@@ -200,7 +201,9 @@ class Host:
     ) -> Connection:
         """Active OPEN: a new connection in SYN-SENT whose SYN is queued. `config`: this
         connection's settings (socket options) instead of the host's."""
-        remote = ipaddress.ip_address(remote_addr)
+        remote = remote_addr if isinstance(remote_addr, _ADDRESS_TYPES) else (
+            ipaddress.ip_address(remote_addr)
+        )
         if local_addr is not None:
             local = ipaddress.ip_address(local_addr)
             if local not in self._addrs:

@@ -179,7 +179,10 @@ class Network:
         self.now = 0.0
         self.nodes: dict[str, Node] = {}
         self.links: list[Link] = []
+        # Future events in a heap by (time, order); events for the current instant (a packet on
+        # a zero-delay link, a program's next step) in a FIFO beside it, by order of scheduling.
         self._queue: list[tuple[float, int, Callable[..., None], tuple[object, ...]]] = []
+        self._ready: deque[tuple[int, Callable[..., None], tuple[object, ...]]] = deque()
         self._counter = 0
         self.events = 0
         self.after_activity: list[Callable[[Node], None]] = []
@@ -251,7 +254,20 @@ class Network:
     def call_at(self, when: float, fn: Callable[..., None], *args: object) -> None:
         """Run `fn(*args)` at virtual time `when` (never earlier than now)."""
         self._counter += 1
-        heapq.heappush(self._queue, (max(when, self.now), self._counter, fn, args))
+        if when <= self.now:
+            self._ready.append((self._counter, fn, args))
+        else:
+            heapq.heappush(self._queue, (when, self._counter, fn, args))
+
+    def _next(self) -> tuple[float, Callable[..., None], tuple[object, ...]]:
+        """Remove and return the earliest event: (time, fn, args); the queues are not both
+        empty. An event of the heap due now that was scheduled first goes first."""
+        ready, queue = self._ready, self._queue
+        if ready and not (queue and queue[0][0] <= self.now and queue[0][1] < ready[0][0]):
+            _, fn, args = ready.popleft()
+            return self.now, fn, args
+        when, _, fn, args = heapq.heappop(queue)
+        return when, fn, args
 
     def call_later(self, delay: float, fn: Callable[..., None], *args: object) -> None:
         self.call_at(self.now + delay, fn, *args)
@@ -271,9 +287,9 @@ class Network:
 
     def step(self) -> bool:
         """Process the next event; False when nothing is left to do."""
-        if not self._queue:
+        if not self._queue and not self._ready:
             return False
-        when, _, fn, args = heapq.heappop(self._queue)
+        when, fn, args = self._next()
         self.now = when
         self.events += 1
         fn(*args)
@@ -288,17 +304,17 @@ class Network:
     ) -> None:
         """Process events in time order until none are left, the next one is after `until`
         (the clock then stands at `until`), `stop()` is true, or `max_events` were processed."""
-        queue = self._queue
+        queue, ready, next_event = self._queue, self._ready, self._next
         count = 0
         try:
-            while queue:
-                if until is not None and queue[0][0] > until:
+            while ready or queue:
+                if until is not None and (self.now if ready else queue[0][0]) > until:
                     break
                 if stop is not None and stop():
                     return
                 if max_events is not None and count >= max_events:
                     return
-                when, _, fn, args = heapq.heappop(queue)
+                when, fn, args = next_event()
                 self.now = when
                 count += 1
                 fn(*args)
@@ -309,7 +325,7 @@ class Network:
 
     @property
     def idle(self) -> bool:
-        return not self._queue
+        return not self._queue and not self._ready
 
     # -- packet path ---------------------------------------------------------------------------
 

@@ -23,22 +23,22 @@ def seq_diff(a: int, b: int) -> int:
 
 def seq_lt(a: int, b: int) -> bool:
     """a < b in sequence space."""
-    return seq_diff(a, b) < 0
+    return ((a - b + _HALF) & SEQ_MASK) < _HALF  # seq_diff(a, b) < 0, inlined
 
 
 def seq_le(a: int, b: int) -> bool:
     """a <= b in sequence space."""
-    return seq_diff(a, b) <= 0
+    return ((a - b + _HALF) & SEQ_MASK) <= _HALF  # seq_diff(a, b) <= 0, inlined
 
 
 def seq_gt(a: int, b: int) -> bool:
     """a > b in sequence space."""
-    return seq_diff(a, b) > 0
+    return ((a - b + _HALF) & SEQ_MASK) > _HALF  # seq_diff(a, b) > 0, inlined
 
 
 def seq_ge(a: int, b: int) -> bool:
     """a >= b in sequence space."""
-    return seq_diff(a, b) >= 0
+    return ((a - b + _HALF) & SEQ_MASK) >= _HALF  # seq_diff(a, b) >= 0, inlined
 
 
 def seq_in_window(x: int, start: int, size: int) -> bool:
