@@ -80,6 +80,7 @@ class Stack:
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
         self._flush_scheduled = False
+        self._processing = False  # inside _process: kicks join the running pass
         self._closed = False
         # A device with the virtio-net header offloads TCP checksums both ways: the kernel hands
         # over segments with a partial checksum that need no check (it made them), and completes
@@ -193,10 +194,11 @@ class Stack:
 
     def kick(self, conn: Any = None) -> None:
         """Service connections (`conn` too, even if the host has no news of it) and send what
-        the host has, soon (once per loop iteration)."""
+        the host has, soon (once per loop iteration; at the end of this pass if one is running,
+        as when a protocol writes from `data_received`)."""
         if conn is not None:
             self._kicked[conn] = None
-        if not self._flush_scheduled and not self._closed:
+        if not self._flush_scheduled and not self._processing and not self._closed:
             self._flush_scheduled = True
             self.loop.call_soon(self._process)
 
@@ -204,7 +206,15 @@ class Stack:
         self._flush_scheduled = False
         if self._closed:
             return
-        self._service()
+        self._processing = True
+        try:
+            self._service()
+            if self._kicked:  # kicked while servicing: one more pass now, not a loop turn later
+                self._service()
+        finally:
+            self._processing = False
+        if self._kicked:
+            self.kick()  # kicked again in that pass: the next loop turn takes it
         self._send()
         self._arm_timer()
 
