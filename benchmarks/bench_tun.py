@@ -25,6 +25,7 @@ Usage (root): python benchmarks/bench_tun.py [--megabytes 200] [--connections 20
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import multiprocessing
 import multiprocessing.connection
@@ -48,6 +49,18 @@ _fork = multiprocessing.get_context("fork")
 
 
 # ---- kernel servers (run in a forked child) -----------------------------------------------------
+
+
+class Echo(asyncio.Protocol):
+    """The echo program of the connection-rate runs, on kernel sockets and on synack alike."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.WriteTransport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.transport.write(data)
+
 
 
 def kernel_sink(address: str, port: int, ready: Any) -> None:
@@ -87,16 +100,6 @@ def kernel_echo(address: str, port: int, ready: Any) -> None:
 def kernel_echo_many(address: str, port: int, ready: Any) -> None:
     """Echo server holding any number of connections: the same asyncio.Protocol as synack's echo
     server, on kernel sockets (used with --idle)."""
-    import asyncio
-
-    class Echo(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.WriteTransport)
-            self.transport = transport
-
-        def data_received(self, data: bytes) -> None:
-            self.transport.write(data)
-
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         await loop.create_server(Echo, address, port, backlog=512)
@@ -294,17 +297,7 @@ async def synack_receive(stack: Any, nbytes: int) -> float:
 def synack_echo_server(mtu: int, profile: bool, ready: Any) -> None:
     """A synack echo server (an asyncio.Protocol, the lightest of synack's program interfaces) on
     its own TUN device, in this (forked) process, until killed."""
-    import asyncio
-
     from synack.net.aio import Stack
-
-    class Echo(asyncio.Protocol):
-        def connection_made(self, transport: asyncio.BaseTransport) -> None:
-            assert isinstance(transport, asyncio.WriteTransport)
-            self.transport = transport
-
-        def data_received(self, data: bytes) -> None:
-            self.transport.write(data)
 
     async def serve() -> None:
         stack = Stack.open(tun.TunLink(mtu=mtu), name="synackecho", config=synack_config(mtu),
@@ -361,8 +354,6 @@ def print_layers(stats: Any, what: str = "bulk, both directions") -> None:
 def synack_runs(
     nbytes: int, conns: int, mtu: int, bulk: float, rate: float, profile: bool = False
 ) -> None:
-    import asyncio
-
     from synack.net.aio import Stack
 
     async def bulk_runs() -> tuple[float, float]:
