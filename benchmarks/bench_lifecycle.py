@@ -252,8 +252,11 @@ def _populate(count: int, *, time_wait: bool) -> list[Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--lifecycles", type=int, default=3000)
-    parser.add_argument("--idle", type=int, default=100_000)
+    parser.add_argument("--lifecycles", type=int, default=3000,
+                        help="lifecycles to time on each side (default 3000)")
+    parser.add_argument("--idle", type=int, default=100_000,
+                        help="connections and TIME-WAIT entries for the memory figures "
+                             "(default 100000; 0 skips them)")
     args = parser.parse_args()
 
     kernel = kernel_lifecycles(args.lifecycles)
@@ -262,6 +265,8 @@ def main() -> None:
           f"   ({synack_cpu:.0f} per CPU second)")
     print(f"lifecycles/s  Linux kernel (loopback):    {kernel:10.0f}")
     print(f"ratio synack/kernel: {synack / kernel:.2f}x")
+    if args.idle <= 0:
+        return
     est = memory_per_entry(args.idle, time_wait=False)
     print(f"memory: {est:8.0f} B per idle ESTABLISHED connection ({args.idle} in one host)")
     tw = memory_per_entry(args.idle, time_wait=True)
