@@ -10,7 +10,10 @@ One lifecycle: connect, a 100-byte request, a 1 kB response, close (the client c
 Then the memory (tracemalloc) of 100,000 idle ESTABLISHED connections and of 100,000 TIME-WAIT
 entries held by one host, in bytes each.
 
-Usage: python benchmarks/bench_lifecycle.py [--lifecycles 3000] [--idle 100000]
+`--compiled` also times synack with its per-segment modules compiled by mypyc (in a temporary
+copy of the package; the package itself stays pure Python): what interpretation costs.
+
+Usage: python benchmarks/bench_lifecycle.py [--lifecycles 3000] [--idle 100000] [--compiled]
 """
 
 from __future__ import annotations
@@ -250,6 +253,41 @@ def _populate(count: int, *, time_wait: bool) -> list[Any]:
     return [server_host, accepted]
 
 
+# The modules of the per-segment path that mypyc compiles (they type-check under mypy --strict;
+# the wire codec's records keep their interpreted constructors).
+COMPILED_MODULES = [
+    "synack/tcp/connection.py", "synack/host.py", "synack/net/sim.py", "synack/wire/seq.py",
+    "synack/wire/checksum.py", "synack/tcp/buffers.py", "synack/tcp/congestion.py",
+    "synack/tcp/timers/rto.py",
+]
+
+
+def compiled_lifecycles(count: int) -> float:
+    """Lifecycles per CPU second with COMPILED_MODULES compiled by mypyc, in a child process
+    that imports a temporary compiled copy of the package."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import synack
+
+    with tempfile.TemporaryDirectory(prefix="synack-mypyc-") as tmp:
+        root = Path(tmp)
+        shutil.copytree(Path(synack.__file__).resolve().parent, root / "synack",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+        print(f"compiling {len(COMPILED_MODULES)} modules with mypyc ...", flush=True)
+        subprocess.run(["mypyc", *COMPILED_MODULES], cwd=root, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        code = (f"import sys; sys.path.insert(0, {str(Path(__file__).resolve().parent)!r}); "
+                f"import bench_lifecycle as b; print(b.synack_lifecycles({count})[1])")
+        out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                             text=True, cwd=root, env={**os.environ, "PYTHONPATH": str(root)})
+        return float(out.stdout.split()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lifecycles", type=int, default=3000,
@@ -257,6 +295,8 @@ def main() -> None:
     parser.add_argument("--idle", type=int, default=100_000,
                         help="connections and TIME-WAIT entries for the memory figures "
                              "(default 100000; 0 skips them)")
+    parser.add_argument("--compiled", action="store_true",
+                        help="also time synack with its per-segment modules compiled by mypyc")
     args = parser.parse_args()
 
     kernel = kernel_lifecycles(args.lifecycles)
@@ -265,6 +305,10 @@ def main() -> None:
           f"   ({synack_cpu:.0f} per CPU second)")
     print(f"lifecycles/s  Linux kernel (loopback):    {kernel:10.0f}")
     print(f"ratio synack/kernel: {synack / kernel:.2f}x")
+    if args.compiled:
+        compiled = compiled_lifecycles(args.lifecycles)
+        print(f"lifecycles/s  synack compiled by mypyc:  {compiled:10.0f} per CPU second"
+              f"   ({compiled / kernel:.2f}x kernel; {compiled / synack_cpu:.2f}x interpreted)")
     if args.idle <= 0:
         return
     est = memory_per_entry(args.idle, time_wait=False)
