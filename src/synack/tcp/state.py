@@ -28,5 +28,9 @@ class State(Enum):
     def __str__(self) -> str:
         return self.value
 
+    # Members are singletons compared by identity: hash them by identity too, in C, rather than
+    # by name in Python (Enum's own __hash__), since states key sets and tables on every segment.
+    __hash__ = object.__hash__
+
 
 _UNSYNCHRONIZED = frozenset({State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED})
