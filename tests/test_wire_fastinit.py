@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 
 import pytest
 
@@ -47,6 +49,7 @@ def test_instances_stay_frozen_hashable_and_comparable() -> None:
     assert seg == TcpSegment(1, 2, 3, 4, TcpFlags.ACK, 5, 0, (Timestamps(6, 7),), b"x")
     assert hash(seg) == hash(dataclasses.replace(seg))
     assert dataclasses.replace(seg, seq=9).seq == 9
+    assert pickle.loads(pickle.dumps(seg)) == seg == copy.deepcopy(seg)
     assert repr(StateChanged(State.LISTEN, State.SYN_RECEIVED, "SYN received")) == (
         "StateChanged(old=<State.LISTEN: 'LISTEN'>, new=<State.SYN_RECEIVED: 'SYN_RECEIVED'>, "
         "cause='SYN received')"
