@@ -1,19 +1,26 @@
 """Benchmark `synack analyze` against tshark, tcpdump and a dpkt loop on one synthetic capture.
 
     python benchmarks/bench_analyze.py [--packets 1000000] [--capture FILE] [--ipv6-share 0.3]
-                                       [--compiled] [--skip TOOL]
+                                       [--jobs N] [--compiled] [--skip TOOL]
 
 Generates (or reuses) a capture of many short TCP connections (IPv4 and IPv6) with
 benchmarks/synth.py, then runs, one after the other and each as its own process:
 
-- `synack analyze CAPTURE --json` (connection records to /dev/null),
-- with --compiled, the same with the analysis modules compiled by mypyc (a temporary copy),
+- `synack analyze CAPTURE --json --jobs N` (N = --jobs, default the CPU count; records to
+  /dev/null), then the same with `--jobs 1`,
+- with --compiled, the one-process run with the analysis modules compiled by mypyc (a
+  temporary copy; the package itself stays pure Python),
 - `tshark -2 -r CAPTURE -T fields -e tcp.analysis.*` (the same analysis flags and initial RTT),
 - `tcpdump -nn -r CAPTURE` (one text line per packet),
 - a dpkt loop decoding Ethernet/IP/TCP headers (no connection tracking),
 
-and prints packets/s (wall clock), packets per CPU second and peak resident memory of each, with
-ratios by CPU time (steadier than wall time on a busy machine).
+and prints packets per wall-clock second, packets per CPU second (user + system time of the
+process and all its children) and peak memory of each, with synack's ratios to the others.
+
+Peak memory is the largest sum of the resident set sizes (VmRSS) of the process and all its
+descendants, sampled from /proc every 20 ms (so a parallel run counts every worker; pages a
+worker shares with its parent after fork are counted in each, an upper bound), next to the
+largest single process's peak (`ru_maxrss` from wait4, which covers waited-for descendants).
 """
 
 from __future__ import annotations
@@ -24,7 +31,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -53,15 +62,73 @@ print(n, tcp_n, file=sys.stderr)
 """
 
 
-def measure(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, int]:
-    """Run `argv` with stdout to /dev/null: (wall s, CPU s, peak RSS MB, exit status)."""
+def _tree_rss(root: int, page: int) -> int:
+    """Sum of the resident set sizes (bytes) of `root` and its descendants, from /proc."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        pid = int(entry)
+        parent[pid] = int(fields[1])
+        rss[pid] = int(fields[21]) * page
+    total = 0
+    for pid, size in rss.items():
+        p = pid
+        while p > 1 and p != root:
+            p = parent.get(p, 0)
+        if p == root:
+            total += size
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process tree until stopped; `peak` in bytes."""
+
+    def __init__(self, root: int, interval: float = 0.02) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.interval = interval
+        self.peak = 0
+        self.done = threading.Event()
+        self.page = os.sysconf("SC_PAGE_SIZE")
+
+    def run(self) -> None:
+        while not self.done.is_set():
+            self.peak = max(self.peak, _tree_rss(self.root, self.page))
+            self.done.wait(self.interval)
+
+
+@dataclass
+class Result:
+    name: str
+    wall: float  # s
+    cpu: float  # s, user + system, the process and its children
+    tree_mb: float  # peak of the summed RSS of the process tree
+    max_mb: float  # peak RSS of the largest single process
+    code: int
+
+
+def measure(name: str, argv: list[str], env: dict[str, str] | None = None) -> Result:
+    """Run `argv` with stdout to /dev/null and measure it."""
     start = time.perf_counter()
     with open(os.devnull, "wb") as null:
         proc = subprocess.Popen(argv, stdout=null, stderr=subprocess.DEVNULL, env=env)
+        sampler = TreeSampler(proc.pid)
+        sampler.start()
         _pid, status, usage = os.wait4(proc.pid, 0)
+        sampler.done.set()
+        sampler.join()
     wall = time.perf_counter() - start
     cpu = usage.ru_utime + usage.ru_stime
-    return wall, cpu, usage.ru_maxrss / 1024, os.waitstatus_to_exitcode(status)
+    max_mb = usage.ru_maxrss / 1024
+    return Result(name, wall, cpu, max(sampler.peak / 2**20, max_mb), max_mb,
+                  os.waitstatus_to_exitcode(status))
 
 
 # The modules of the per-packet path; they type-check under mypy --strict, which mypyc needs.
@@ -90,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--packets", type=int, default=1_000_000)
     parser.add_argument("--ipv6-share", type=float, default=0.3)
     parser.add_argument("--capture", type=Path, help="reuse (or create) this capture file")
+    parser.add_argument("--jobs", type=int, default=0,
+                        help="worker processes for the parallel run (default: CPU count)")
     parser.add_argument("--compiled", action="store_true",
                         help="also run synack analyze with its modules compiled by mypyc")
     parser.add_argument("--skip", action="append", default=[],
@@ -108,11 +177,13 @@ def main(argv: list[str] | None = None) -> int:
           f"{args.ipv6_share:.0%} IPv6)")
 
     analyze = [sys.executable, "-m", "synack", "analyze", str(capture), "--json", "--no-progress"]
+    jobs = args.jobs or os.cpu_count() or 1
     tools: list[tuple[str, list[str], dict[str, str] | None]] = [
-        ("synack analyze --json", analyze, None),
+        (f"synack analyze --json --jobs {jobs}", [*analyze, "--jobs", str(jobs)], None),
+        ("synack analyze --json --jobs 1", [*analyze, "--jobs", "1"], None),
     ]
     if args.compiled:
-        tools.append(("synack analyze --json (mypyc)", analyze, compiled_env()))
+        tools.append(("synack --jobs 1 (mypyc)", [*analyze, "--jobs", "1"], compiled_env()))
     if shutil.which("tshark"):
         cmd = ["tshark", "-2", "-n", "-r", str(capture), "-T", "fields"]
         for f in TSHARK_FIELDS:
@@ -129,31 +200,35 @@ def main(argv: list[str] | None = None) -> int:
     except ImportError:
         pass
 
-    results = []
+    results: list[Result] = []
     for name, cmd, env in tools:
         if any(skip in name for skip in args.skip):
             continue
         print(f"running {name} ...", flush=True)
-        wall, cpu, rss, code = measure(cmd, env)
-        results.append((name, wall, cpu, rss, code))
+        results.append(measure(name, cmd, env))
 
-    base = next((r for r in results if r[0].startswith("synack")), None)
-    print()
-    print(f"{'tool':<34} {'wall s':>8} {'cpu s':>8} {'pkts/s':>12} {'pkts/cpu s':>12} "
-          f"{'peak MB':>9} {'synack is (cpu)':>16}")
-    for name, wall, cpu, rss, code in results:
-        ratio = ""
-        if base is not None and name != base[0]:
-            factor = cpu / base[2]
-            ratio = f"{factor:.1f}x faster" if factor >= 1 else f"{1 / factor:.1f}x slower"
-        status = "" if code == 0 else f"  (exit {code})"
-        print(f"{name:<34} {wall:8.2f} {cpu:8.2f} {args.packets / wall:12,.0f} "
-              f"{args.packets / cpu:12,.0f} {rss:9.1f} {ratio:>16}{status}")
-    if base is not None:
-        print(f"\nsynack analyze: {args.packets / base[1]:,.0f} packets/s (wall), "
-              f"{args.packets / base[2]:,.0f} packets per CPU second, peak {base[3]:.0f} MB")
+    n = args.packets
+    synacks = [r for r in results if r.name.startswith("synack")]
+    others = [r for r in results if not r.name.startswith("synack")]
+    print(f"\n{os.cpu_count()} CPUs; {n:,} packets")
+    print(f"{'tool':<34} {'wall s':>7} {'cpu s':>7} {'pkts/s':>10} {'pkts/cpu s':>11} "
+          f"{'peak MB':>8} {'max 1 MB':>9}")
+    for r in results:
+        status = "" if r.code == 0 else f"  (exit {r.code})"
+        print(f"{r.name:<34} {r.wall:7.2f} {r.cpu:7.2f} {n / r.wall:10,.0f} {n / r.cpu:11,.0f} "
+              f"{r.tree_mb:8.1f} {r.max_mb:9.1f}{status}")
+    if synacks and others:
+        print("\nsynack relative to each tool (>1: synack is faster)")
+        print(f"{'':<34} " + " ".join(f"{o.name.split()[0]:>16}" for o in others))
+        for s in synacks:
+            wall = " ".join(f"{o.wall / s.wall:15.2f}x" for o in others)
+            cpu = " ".join(f"{o.cpu / s.cpu:15.2f}x" for o in others)
+            print(f"{s.name + ' (wall)':<34} {wall}")
+            print(f"{s.name + ' (cpu)':<34} {cpu}")
+    for s in synacks:
+        print(f"\n{s.name}: {n / s.wall:,.0f} packets/s (wall), {n / s.cpu:,.0f} packets per "
+              f"CPU second, peak {s.tree_mb:.0f} MB (all processes), {s.max_mb:.0f} MB (largest)")
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

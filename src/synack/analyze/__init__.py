@@ -2,7 +2,9 @@
 
     from synack.analyze import analyze_file, states_after_each
 
-`analyze_file(path, on_record)` streams one `ConnectionRecord` per connection as it finishes;
+`analyze_file(path, on_record)` streams one `ConnectionRecord` per connection as it finishes
+(`synack.analyze.parallel.analyze_parallel` gives the same records from several processes, each
+taking a share of the flows);
 `EndpointStates().after(timestamp_ns, link_type, data)` gives, record by record, the (sender,
 receiver) RFC 9293 states after each packet (None when it is not TCP) — what
 `synack trace --states` prints; `states_after_each(packets)` does the same over CapturedPackets.

@@ -11,6 +11,7 @@ from typing import Final
 
 from synack.analyze import flags as wsflags
 from synack.analyze import rfc, zeek
+from synack.analyze.partition import share_table
 from synack.analyze.summary import ConnectionRecord, make_record
 from synack.analyze.tracker import (
     Connection,
@@ -41,6 +42,8 @@ class CaptureStats:
     connections: int = 0
     first_time: float | None = None
     last_time: float | None = None
+    first_record: int = 0  # 1-based record numbers of the first and last TCP segments
+    last_record: int = 0
     truncated: Truncation | None = None
     errors: list[str] = field(default_factory=list)
 
@@ -74,6 +77,14 @@ def ipv4_checksum_ok(data: bytes, start: int, end: int) -> bool:
 # Ethernet + IPv4 (no options) + TCP through the window field; Ethernet + IPv6 + TCP likewise.
 _ETH_V4_TCP = struct.Struct("!12xHBxH2xHxB2x4s4sHHIIHH")
 _ETH_V6_TCP = struct.Struct("!12xH4xHB1x16s16sHHIIHH")
+# The last byte of each address and both ports of the same frames (`flow_hash`'s inputs).
+_PRE_V4 = struct.Struct("!29xB3xBHH")
+_PRE_V6 = struct.Struct("!37xB15xBHH")
+
+
+def _sweep_ns(next_sweep: float) -> int:
+    """A capture time in ns safely below `next_sweep` (float rounding is far below 1 ms)."""
+    return int(next_sweep * 1e9) - 1_000_000
 
 ProgressHook = Callable[[int], None]
 
@@ -91,8 +102,20 @@ _EST: Final = State.ESTABLISHED
 def run(
     records: Iterable[Record], tracker: Tracker, stats: CaptureStats, *,
     verify_checksums: bool = False, progress: ProgressHook | None = None,
+    share: tuple[int, int] | None = None, progress_every: int = 0x10000,
 ) -> None:
     """Feed capture records to `tracker`, counting what is not TCP in `stats`.
+
+    `share=(k, n)`: apply only the segments of the flows whose `flow_share` is k of n (one worker
+    of a parallel analysis); the other segments still advance the tracker's clock, so that its
+    sweeps of expired connections run at the same packets as when it sees every flow. (A
+    segment before the next sweep is due cannot change when sweeps run, so another worker's
+    common frame is then skipped undecoded.) `stats` then counts only the records of share k:
+    Ethernet + IPv4/IPv6 + TCP header frames by the flow hash of the bytes where the addresses
+    and ports are, every other record in share 0.
+    `tracker.index` is set to the 1-based number of the record before each call into the tracker.
+    `progress(n)` is called before record n when n is a multiple of `progress_every` (a power of
+    two), and once at the end.
 
     One loop does it all for the common packet: Ethernet + IPv4 or IPv6 + TCP decoded in place,
     and a segment without SYN, FIN or RST of a connection Zeek has seen both ends of applied
@@ -111,11 +134,20 @@ def run(
     malformed = 0
     bad_ip = 0
     first: float | None = None
-    now = 0.0
+    first_n = last_n = 0
+    now = last = 0.0
     tnow = tracker.now
     next_sweep = tracker.next_sweep
+    sweep_ns = _sweep_ns(next_sweep)
     eth_v4 = _ETH_V4_TCP.unpack_from
     eth_v6 = _ETH_V6_TCP.unpack_from
+    every = progress_every - 1
+    my_share, shares = share if share is not None else (0, 0)
+    share_of = share_table(shares) if shares else b""
+    pre_v4 = _PRE_V4.unpack_from
+    pre_v6 = _PRE_V6.unpack_from
+    counting = True  # this record is in the share `stats` counts
+    owner = -1  # its share by the bytes alone (-1: not a common frame)
     # Declared types: plain ints for a compiler (mypyc) to keep unboxed; no cost when interpreted.
     ts_ns: int
     link_type: int
@@ -139,8 +171,27 @@ def run(
     bits: int
     for ts_ns, link_type, data, _orig_len, _iface in records:
         n += 1
-        if progress is not None and not n & 0xFFFF:
+        if progress is not None and not n & every:
             progress(n)
+        if shares:
+            # The share of the common frames from the bytes alone (the same bytes the flow
+            # hash of a decoded segment reads); other frames are share 0's to count.
+            owner = -1
+            if link_type == 1 and len(data) >= 38:
+                if data[12] == 8 and data[13] == 0 and data[14] == 0x45:
+                    a, b, p, q = pre_v4(data)
+                    owner = share_of[p ^ q ^ a ^ b]
+                elif data[12] == 0x86 and data[13] == 0xDD and data[20] == 6 and len(data) >= 58:
+                    a, b, p, q = pre_v6(data)
+                    owner = share_of[p ^ q ^ a ^ b]
+            if owner == my_share:
+                counting = True
+            elif owner >= 0:
+                if ts_ns < sweep_ns:
+                    continue  # another worker's frame; no sweep can be due at its time
+                counting = False
+            else:
+                counting = not my_share
         # The common frames inline (Ethernet + option-less IPv4, or IPv6 without extension
         # headers, + TCP); everything else through the wire layer's fast decoder.
         version = 0
@@ -166,22 +217,45 @@ def run(
             try:
                 t = decode_tcp(link_type, data)
             except ParseError:
-                malformed += 1
+                if counting:
+                    malformed += 1
                 continue
             if t is None:
-                non_tcp += 1
+                if counting:
+                    non_tcp += 1
                 continue
             version, src, dst, sport, dport, seq, ack, flags, win, hl, plen, ip_len, toff = t
-        tcp += 1
         now = ts_ns / 1e9
-        if first is None:
-            first = now
+        if counting:
+            tcp += 1
+            last = now
+            last_n = n
+            if first is None:
+                first = now
+                first_n = n
         ok = True
-        if verify_checksums:
-            if version == 4 and not ipv4_checksum_ok(data, toff - (ip_len - hl - plen), toff):
-                # Zeek discards a packet whose IPv4 header checksum is wrong before TCP sees it.
+        if verify_checksums and version == 4 and not ipv4_checksum_ok(
+            data, toff - (ip_len - hl - plen), toff
+        ):
+            # Zeek discards a packet whose IPv4 header checksum is wrong before TCP sees it.
+            if counting:
                 bad_ip += 1
-                continue
+            continue
+        if shares and (
+            owner != my_share if owner >= 0
+            else share_of[sport ^ dport ^ src[-1] ^ dst[-1]] != my_share  # flow_hash
+        ):
+            # Another worker's flow: only the clock moves (as `Tracker.segment` moves it).
+            if now > tnow:
+                tnow = now
+                if now >= next_sweep:
+                    tracker.now = tnow
+                    tracker.index = n
+                    tracker.sweep(now)
+                    next_sweep = tracker.next_sweep
+                    sweep_ns = _sweep_ns(next_sweep)
+            continue
+        if verify_checksums:
             ok = tcp_checksum_ok(data, toff, hl + plen, src, dst)
         # (A sweep of expired connections is due: `segment` runs it.)
         side = None if now >= next_sweep else table_get((src, dst, sport, dport))
@@ -192,9 +266,12 @@ def run(
             or now >= conn.hard_deadline or now - conn.last_time >= _PARTIAL_CLOSE_DELAY
         ):
             tracker.now = tnow
+            tracker.index = n
             segment(now, version, src, dst, sport, dport, seq, ack, flags, win, plen, ok)
             tnow = tracker.now
-            next_sweep = tracker.next_sweep
+            if tracker.next_sweep != next_sweep:
+                next_sweep = tracker.next_sweep
+                sweep_ns = _sweep_ns(next_sweep)
             continue
         # A segment without SYN, FIN or RST of a connection both of whose endpoints Zeek has
         # seen: the same steps as `Tracker.segment` takes for it, inline.
@@ -297,7 +374,9 @@ def run(
     if first is not None:
         if stats.first_time is None:
             stats.first_time = first
-        stats.last_time = now
+            stats.first_record = first_n
+        stats.last_time = last
+        stats.last_record = last_n
     if progress is not None:
         progress(n)
 

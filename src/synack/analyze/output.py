@@ -8,7 +8,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import IO, Any
+from typing import Any, Protocol
 
 from rich.console import Console
 from rich.markup import escape
@@ -39,36 +39,52 @@ def _opt(v: Any) -> str:
     return json.dumps(v)
 
 
+def _json_bool(v: bool) -> str:
+    return "true" if v is True else "false" if v is False else _opt(v)
+
+
 def record_json(r: ConnectionRecord, timeline: list[dict[str, Any]] | None = None) -> str:
     """The record as one line of JSON, keys in field order (addresses, codes and states are plain
     ASCII, so they need no escaping; one f-string is several times faster than json.dumps)."""
-    text = (
-        "{"
-        f'"uid":"{r.uid}",'
+    text = f'{{"uid":"{r.uid}",' + record_json_fields(r)
+    if timeline is not None:
+        text += ',"timeline":' + json.dumps(timeline, separators=(",", ":"))
+    return text + "}"
+
+
+def record_json_fields(r: ConnectionRecord) -> str:
+    """The JSON members of every field after `uid` (what `record_json` puts between
+    `"uid":"...",` and the closing brace)."""
+    d, rtt = r.duration, r.handshake_rtt
+    ob, rb, rby, rst = r.orig_bytes, r.resp_bytes, r.reset_by, r.reset_state
+    # _opt's answers, without a call for the common values (`x - x == 0`: finite)
+    duration = "null" if d is None else f"{d:.6f}" if d - d == 0 else "null"
+    handshake_rtt = "null" if rtt is None else f"{rtt:.6f}" if rtt - rtt == 0 else "null"
+    return (
         f'"ts":{r.ts:.6f},'
         f'"orig_h":"{r.orig_h}",'
         f'"orig_p":{r.orig_p},'
         f'"resp_h":"{r.resp_h}",'
         f'"resp_p":{r.resp_p},'
         f'"ip_version":{r.ip_version},'
-        f'"duration":{_opt(r.duration)},'
+        f'"duration":{duration},'
         f'"orig_pkts":{r.orig_pkts},'
         f'"resp_pkts":{r.resp_pkts},'
-        f'"orig_bytes":{_opt(r.orig_bytes)},'
-        f'"resp_bytes":{_opt(r.resp_bytes)},'
+        f'"orig_bytes":{"null" if ob is None else ob},'
+        f'"resp_bytes":{"null" if rb is None else rb},'
         f'"conn_state":"{r.conn_state}",'
         f'"history":"{r.history}",'
         f'"orig_payload_bytes":{r.orig_payload_bytes},'
         f'"resp_payload_bytes":{r.resp_payload_bytes},'
         f'"last_seen":{r.last_seen:.6f},'
-        f'"direction_inferred":{_opt(r.direction_inferred)},'
-        f'"start_missing":{_opt(r.start_missing)},'
+        f'"direction_inferred":{_json_bool(r.direction_inferred)},'
+        f'"start_missing":{_json_bool(r.start_missing)},'
         f'"handshake":"{r.handshake}",'
         f'"syn_retransmissions":{r.syn_retransmissions},'
-        f'"handshake_rtt":{_opt(r.handshake_rtt)},'
+        f'"handshake_rtt":{handshake_rtt},'
         f'"close":"{r.close}",'
-        f'"reset_by":{_opt(r.reset_by)},'
-        f'"reset_state":{_opt(r.reset_state)},'
+        f'"reset_by":{"null" if rby is None else _opt(rby)},'
+        f'"reset_state":{"null" if rst is None else _opt(rst)},'
         f'"orig_state":"{r.orig_state}",'
         f'"resp_state":"{r.resp_state}",'
         f'"retransmissions":{r.retransmissions},'
@@ -84,9 +100,6 @@ def record_json(r: ConnectionRecord, timeline: list[dict[str, Any]] | None = Non
         f'"keep_alives":{r.keep_alives},'
         f'"bad_checksums":{r.bad_checksums}'
     )
-    if timeline is not None:
-        text += ',"timeline":' + json.dumps(timeline, separators=(",", ":"))
-    return text + "}"
 
 
 def timeline_dicts(rows: Iterable[PacketRow], start: float) -> list[dict[str, Any]]:
@@ -108,24 +121,39 @@ def timeline_dicts(rows: Iterable[PacketRow], start: float) -> list[dict[str, An
     return out
 
 
+class TextSink(Protocol):
+    """Where text goes: a text file, or anything with its `write`."""
+
+    def write(self, text: str, /) -> int: ...
+
+
 class CsvOutput:
-    def __init__(self, file: IO[str]) -> None:
+    def __init__(self, file: TextSink) -> None:
         self.writer = csv.writer(file, lineterminator="\n")
         self.writer.writerow(FIELDS)
 
     def write(self, rec: ConnectionRecord) -> None:
-        row = []
-        for name in FIELDS:
-            v = getattr(rec, name)
-            if v is None:
-                row.append("-")
-            elif isinstance(v, float):
-                row.append(f"{v:.6f}")
-            elif isinstance(v, bool):
-                row.append("T" if v else "F")
-            else:
-                row.append(str(v))
-        self.writer.writerow(row)
+        self.writer.writerow(csv_cells(rec))
+
+    def write_cells(self, cells: list[str]) -> None:
+        """Write a row made by `csv_cells`."""
+        self.writer.writerow(cells)
+
+
+def csv_cells(rec: ConnectionRecord) -> list[str]:
+    """The record's CSV cells, in field order ("-" for a missing value, T/F for booleans)."""
+    row = []
+    for name in FIELDS:
+        v = getattr(rec, name)
+        if v is None:
+            row.append("-")
+        elif isinstance(v, float):
+            row.append(f"{v:.6f}")
+        elif isinstance(v, bool):
+            row.append("T" if v else "F")
+        else:
+            row.append(str(v))
+    return row
 
 
 def _fmt_time(ts: float) -> str:

@@ -80,8 +80,18 @@ class ConnectionRecord:
 RECORD_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(ConnectionRecord))
 
 
+_ADDR_TEXT: dict[bytes, str] = {}  # packed address -> text, for the addresses seen recently
+_ADDR_CACHE_SIZE = 65536
+
+
 def _addr(raw: bytes) -> str:
-    return socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+    text = _ADDR_TEXT.get(raw)
+    if text is None:
+        text = socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+        if len(_ADDR_TEXT) >= _ADDR_CACHE_SIZE:
+            _ADDR_TEXT.clear()
+        _ADDR_TEXT[raw] = text
+    return text
 
 
 # Counter field -> the bit positions whose counts it sums.
@@ -140,8 +150,7 @@ def close_outcome(conn: Connection) -> str:
         if other.st is rfc.CLOSE_WAIT and not other.data_after_peer_fin:
             return "close_wait"
         return "half_closed"
-    established = {State.ESTABLISHED}
-    if o.st in established or r.st in established:
+    if o.st is State.ESTABLISHED or r.st is State.ESTABLISHED:
         return "open"
     return "none"
 

@@ -314,6 +314,7 @@ class Tracker:
         self.on_packet = on_packet
         self.now = 0.0
         self.next_sweep = 0.0
+        self.index = 0  # number of the capture record being processed (set by the reader loop)
         self._ws_recent: OrderedDict[Key, tuple[WsStream, WsDir, WsDir]] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
 import click
 from rich.console import Console
 
-from synack.analyze.engine import CaptureStats, analyze_file
+from synack.analyze.engine import CaptureStats, ProgressHook, analyze_file
 from synack.analyze.output import (
     CsvOutput,
     TableOutput,
+    csv_cells,
     record_json,
+    record_json_fields,
     timeline_dicts,
     timeline_lines,
 )
@@ -31,6 +35,7 @@ TIMELINE_PACKETS = 1_000_000
 HTML_CONNECTIONS = 200
 HTML_PACKETS = 400
 PROGRESS_MIN_BYTES = 20_000_000
+PARALLEL_MIN_BYTES = 4_000_000
 
 
 @click.command(
@@ -52,9 +57,13 @@ PROGRESS_MIN_BYTES = 20_000_000
               help="Most rows in the table (the summary counts every connection).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: for big captures on a terminal).")
+@click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
+              help="Worker processes, each taking a share of the connections (default: one per "
+                   f"CPU for a file over {PARALLEL_MIN_BYTES // 1_000_000} MB, else 1). Output is "
+                   "the same for any number. --timeline and --html always use one process.")
 def command(
     capture: Path, as_json: bool, as_csv: bool, html: Path | None, timeline: bool,
-    verify_checksums: bool, limit: int, progress: bool | None,
+    verify_checksums: bool, limit: int, progress: bool | None, jobs: int | None,
 ) -> None:
     """Reconstruct every TCP connection in CAPTURE (pcap or pcapng).
 
@@ -63,7 +72,8 @@ def command(
     of both endpoints at the end, the handshake RTT, Zeek's conn_state and history, and the
     Wireshark analysis-flag counts (retransmissions, duplicate ACKs, zero windows...).
     """
-    out = click.get_text_stream("stdout")
+    stdout = click.get_text_stream("stdout")
+    out = _Batched(stdout)  # records, written a batch at a time
     err = Console(stderr=True)
     if not capture.exists():
         _warn(f"synack analyze: {capture}: no such file")
@@ -74,7 +84,7 @@ def command(
     html_conns: list[tuple[ConnectionRecord, Connection]] = []
     keep = TIMELINE_PACKETS if timeline else (HTML_PACKETS if html else 0)
     keep_conns = 0 if timeline else (HTML_CONNECTIONS if html else 0)
-    console = Console(file=out, width=max(Console(file=out).width, 200)) if table else None
+    console = Console(file=stdout, width=max(Console(file=stdout).width, 200)) if table else None
 
     def on_record(rec: ConnectionRecord, conn: Connection) -> None:
         rows = conn.packets
@@ -94,8 +104,20 @@ def command(
     show_progress = progress if progress is not None else (
         size >= PROGRESS_MIN_BYTES and err.is_terminal
     )
+    if timeline or html or not capture.is_file():
+        jobs = 1  # per-packet rows, or a pipe only one reader can read
+    elif jobs is None:
+        jobs = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
     try:
-        stats = _run(capture, on_record, verify_checksums, keep, keep_conns, show_progress, err)
+        try:
+            if jobs > 1:
+                stats = _run_parallel(capture, jobs, as_json, csv_out, table, out,
+                                      verify_checksums, show_progress, err)
+            else:
+                stats = _run(capture, on_record, verify_checksums, keep, keep_conns,
+                             show_progress, err)
+        finally:
+            out.flush()  # what was analysed before a failure is still written
     except BrokenPipeError:  # `synack analyze big.pcap --json | head`
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
@@ -118,11 +140,35 @@ def command(
         sys.exit(EXIT_TRUNCATED)
 
 
+class _Batched:
+    """Collects text and writes it to `file` in batches (click's stdout flushes every line)."""
+
+    BATCH = 256
+
+    def __init__(self, file: IO[str]) -> None:
+        self.file = file
+        self.parts: list[str] = []
+
+    def write(self, text: str) -> int:
+        parts = self.parts
+        parts.append(text)
+        if len(parts) >= self.BATCH:
+            self.flush()
+        return len(text)
+
+    def flush(self) -> None:
+        if self.parts:
+            text = "".join(self.parts)
+            self.parts = []
+            self.file.write(text)
+        self.file.flush()
+
+
 def _warn(text: str) -> None:
     click.echo(text, err=True)
 
 
-def _echo_lines(out: IO[str], lines: list[str]) -> None:
+def _echo_lines(out: _Batched, lines: list[str]) -> None:
     out.write("\n".join(lines) + "\n")
 
 
@@ -137,6 +183,54 @@ def _run(
     if not show_progress:
         return analyze_file(capture, cb, verify_checksums=verify, keep_packets=keep,
                             keep_connections=keep_conns)
+    with _progress_bar(capture, err) as tick:
+        return analyze_file(capture, cb, verify_checksums=verify, keep_packets=keep,
+                            keep_connections=keep_conns, progress=tick)
+
+
+def _run_parallel(
+    capture: Path, jobs: int, as_json: bool, csv_out: CsvOutput | None,
+    table: TableOutput | None, out: _Batched, verify: bool, show_progress: bool, err: Console,
+) -> CaptureStats:
+    """`jobs` worker processes; records are formatted in the workers, written here in order."""
+    from synack.analyze.parallel import analyze_parallel
+
+    def run(progress: ProgressHook | None) -> CaptureStats:
+        if as_json:
+            def emit_json(number: int, body: str) -> None:
+                out.write(f'{{"uid":"C{number}",{body}}}\n')
+
+            return analyze_parallel(capture, jobs, record_json_fields, emit_json,
+                                    verify_checksums=verify, progress=progress)
+        if csv_out is not None:
+            def encode_csv(rec: ConnectionRecord) -> list[str]:
+                return csv_cells(rec)[1:]
+
+            def emit_csv(number: int, cells: list[str]) -> None:
+                csv_out.write_cells([f"C{number}", *cells])
+
+            return analyze_parallel(capture, jobs, encode_csv, emit_csv,
+                                    verify_checksums=verify, progress=progress)
+        assert table is not None
+
+        def keep(rec: ConnectionRecord) -> ConnectionRecord:
+            return rec
+
+        def emit_row(number: int, rec: ConnectionRecord) -> None:
+            rec.uid = f"C{number}"
+            table.write(rec)
+
+        return analyze_parallel(capture, jobs, keep, emit_row, verify_checksums=verify,
+                                progress=progress)
+
+    if not show_progress:
+        return run(None)
+    with _progress_bar(capture, err) as tick:
+        return run(tick)
+
+
+@contextmanager
+def _progress_bar(capture: Path, err: Console) -> Iterator[ProgressHook]:
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -149,8 +243,7 @@ def _run(
         def tick(n: int) -> None:
             bar.update(task, completed=n)
 
-        return analyze_file(capture, cb, verify_checksums=verify, keep_packets=keep,
-                            keep_connections=keep_conns, progress=tick)
+        yield tick
 
 
 def _report_stats(capture: Path, stats: CaptureStats) -> None:
