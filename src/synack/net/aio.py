@@ -285,7 +285,7 @@ class Stack:
     def _drain_watched(self, conn: Any) -> None:
         while (event := conn.next_event()) is not None:
             self._report(conn, event)
-        if conn.state in (State.CLOSED, State.TIME_WAIT):
+        if conn.state in _ENDED:
             # TIME-WAIT lives on in the host as a compact record that answers by itself.
             self._watched.pop(conn, None)
 
@@ -480,6 +480,7 @@ class SynackServer(asyncio.AbstractServer):
 
 
 _FIN_RECEIVED = frozenset({State.CLOSE_WAIT, State.LAST_ACK, State.CLOSING, State.TIME_WAIT})
+_ENDED = frozenset({State.CLOSED, State.TIME_WAIT})
 
 
 class SynackTransport(asyncio.Transport):
