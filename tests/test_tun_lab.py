@@ -82,14 +82,16 @@ def test_tcpdump_on_the_tun_device_prints_what_synack_printed() -> None:
         opts = LinkOptions(tun.TunLink(), "labcap0", None, False)
         with tun.private_netns():
             device = tun.open_tun_link(opts.link, name="labcap0")
+            # -B: with the default 2 MiB buffer and 256 KiB snaplen the kernel's capture ring
+            # holds about eight packets, and a tcpdump starved of CPU loses a burst.
             proc = subprocess.Popen(
-                ["tcpdump", "-nn", "-U", "--immediate-mode", "-Z", "root", "-i", device.name,
-                 "-w", capture],
+                ["tcpdump", "-nn", "-U", "--immediate-mode", "-B", "32768", "-Z", "root",
+                 "-i", device.name, "-w", capture],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             try:
                 assert proc.stderr is not None
                 assert b"listening on labcap0" in proc.stderr.readline()
-                lab_run(opts, out, device)
+                lab_run(opts, out, device, capture)
             finally:
                 time.sleep(0.2)
                 proc.send_signal(signal.SIGINT)
@@ -144,7 +146,7 @@ def test_crossing_packets_may_swap_but_nothing_else() -> None:
     assert not same_but_for_crossings([a, b], [a, c])
 
 
-def lab_run(opts: LinkOptions, out: io.StringIO, device: tun.Tun) -> None:
+def lab_run(opts: LinkOptions, out: io.StringIO, device: tun.Tun, capture: str) -> None:
     import asyncio
 
     async def main() -> None:
@@ -153,11 +155,27 @@ def lab_run(opts: LinkOptions, out: io.StringIO, device: tun.Tun) -> None:
             for scenario in (lab.handshake, lab.reset, lab.http):
                 await asyncio.wait_for(scenario(session), 30)
             await session.stack.settle(2)
-            await asyncio.sleep(0.3)  # tcpdump reads the last packets before the device goes
+            # The device goes with the session: first let tcpdump (writing each packet at once,
+            # -U) catch up with every packet synack printed, however busy the machine is.
+            printed = sum(line[:2].isdigit() for line in out.getvalue().splitlines())
+            deadline = time.monotonic() + 20
+            while captured_count(capture) < printed and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)
         finally:
             session.close()
 
     asyncio.run(main())
+
+
+def captured_count(path: str) -> int:
+    """Packets tcpdump has written to `path` so far (a record cut mid-write is not counted)."""
+    from synack.capture.reader import open_capture
+
+    try:
+        with open_capture(path) as reader:
+            return sum(1 for _ in reader.iter_records())
+    except (OSError, ValueError):
+        return 0
 
 
 def strip_time(line: str) -> str:
