@@ -8,12 +8,16 @@ import struct
 
 def format_timestamp(timestamp_ns: int) -> str:
     """`HH:MM:SS.ffffff` in UTC, microseconds truncated as libpcap does for nanosecond files."""
-    micros = timestamp_ns // 1000
-    seconds, fraction = divmod(micros, 1_000_000)
-    day_seconds = seconds % 86400
+    seconds, fraction = divmod(timestamp_ns // 1000, 1_000_000)
+    return f"{_clock(seconds % 86400)}.{fraction:06d}"
+
+
+@functools.lru_cache(maxsize=1024)
+def _clock(day_seconds: int) -> str:
+    """`HH:MM:SS` of a second of the day (packets of one second share it)."""
     hours, rest = divmod(day_seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{fraction:06d}"
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}"
 
 
 @functools.lru_cache(maxsize=4096)
