@@ -36,6 +36,18 @@ HTML_CONNECTIONS = 200
 HTML_PACKETS = 400
 PROGRESS_MIN_BYTES = 20_000_000
 PARALLEL_MIN_BYTES = 4_000_000
+# Every worker reads the whole file, so the gain of more flattens while memory (one tracker per
+# worker) grows: the default stops here.
+DEFAULT_JOBS_MAX = 8
+
+
+def _usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask), at most DEFAULT_JOBS_MAX."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, DEFAULT_JOBS_MAX))
 
 
 @click.command(
@@ -59,8 +71,9 @@ PARALLEL_MIN_BYTES = 4_000_000
               help="Progress bar on stderr (default: for big captures on a terminal).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
               help="Worker processes, each taking a share of the connections (default: one per "
-                   f"CPU for a file over {PARALLEL_MIN_BYTES // 1_000_000} MB, else 1). Output is "
-                   "the same for any number. --timeline and --html always use one process.")
+                   f"usable CPU, at most {DEFAULT_JOBS_MAX}, for a file over "
+                   f"{PARALLEL_MIN_BYTES // 1_000_000} MB, else 1). Output is the same for any "
+                   "number. --timeline and --html always use one process.")
 def command(
     capture: Path, as_json: bool, as_csv: bool, html: Path | None, timeline: bool,
     verify_checksums: bool, limit: int, progress: bool | None, jobs: int | None,
@@ -107,7 +120,7 @@ def command(
     if timeline or html or not capture.is_file():
         jobs = 1  # per-packet rows, or a pipe only one reader can read
     elif jobs is None:
-        jobs = (os.cpu_count() or 1) if size >= PARALLEL_MIN_BYTES else 1
+        jobs = _usable_cpus() if size >= PARALLEL_MIN_BYTES else 1
     try:
         try:
             if jobs > 1:
