@@ -95,6 +95,8 @@ _TOO_LARGE_SEQ_DELTA: Final = TOO_LARGE_SEQ_DELTA
 _Z_INACTIVE: Final = zeek.INACTIVE
 _Z_CLOSED: Final = zeek.CLOSED
 _Z_RESET: Final = zeek.RESET
+_Z_ESTABLISHED: Final = zeek.ESTABLISHED
+_Z_SYN_SENT: Final = zeek.SYN_SENT
 _ACKED_UNSEEN: Final = wsflags.ACKED_UNSEEN
 _EST: Final = State.ESTABLISHED
 
@@ -120,14 +122,21 @@ def run(
     One loop does it all for the common packet: Ethernet + IPv4 or IPv6 + TCP decoded in place,
     and a segment without SYN, FIN or RST of a connection Zeek has seen both ends of applied
     here directly (the steps of `Tracker.segment`'s branch for it, with Wireshark's in-order case
-    of `flags.analyze` inline); everything else goes through `Tracker.segment`.
+    of `flags.analyze` inline). The opening SYN, the SYN-ACK answering it, and the FIN or RST of
+    an established connection take the tracker's direct paths (`Tracker.open_syn`,
+    `syn_ack_reply`, `fin_established`, `rst_established`); everything else, and every segment
+    when an `on_packet` hook is set, goes through `Tracker.segment`.
     """
     segment = tracker.segment
     table_get = tracker.table.get
     ws_analyze = wsflags.analyze
-    check_history = Connection.check_history
     rfc_advance = rfc.advance
     fast_enabled = tracker.on_packet is None
+    direct_open = not tracker.keep_packets  # a new connection keeps no packet rows
+    open_syn = tracker.open_syn
+    syn_ack_reply = tracker.syn_ack_reply
+    fin_established = tracker.fin_established
+    rst_established = tracker.rst_established
     n = 0
     tcp = 0
     non_tcp = 0
@@ -257,14 +266,54 @@ def run(
             continue
         if verify_checksums:
             ok = tcp_checksum_ok(data, toff, hl + plen, src, dst)
-        # (A sweep of expired connections is due: `segment` runs it.)
-        side = None if now >= next_sweep else table_get((src, dst, sport, dport))
-        if (
-            side is None or flags & 0x07 or not ok or not fast_enabled
-            or (conn := side.conn).first_seen != 3 or side.zs == _Z_INACTIVE
-            or conn.packets is not None
-            or now >= conn.hard_deadline or now - conn.last_time >= _PARTIAL_CLOSE_DELAY
-        ):
+        # Which path: `side` stays None for `Tracker.segment` (a sweep of expired connections
+        # is due, the checksum is bad, packets are hooked or kept, a Zeek timer may have
+        # expired the connection, or a segment none of the paths below takes).
+        side = None
+        if now < next_sweep and ok and fast_enabled:
+            key = (src, dst, sport, dport)
+            side = table_get(key)
+            if side is None:
+                if flags & 0x17 == 0x02 and not plen and direct_open:
+                    # A plain SYN opening a connection.
+                    if now > tnow:
+                        tnow = now
+                    tracker.index = n
+                    open_syn(now, version, key, seq, ack, flags, win)
+                    continue
+            elif (
+                (conn := side.conn).packets is not None
+                or now >= conn.hard_deadline or now - conn.last_time >= _PARTIAL_CLOSE_DELAY
+            ):
+                side = None
+            elif flags & 0x07:
+                peer = side.peer
+                if (
+                    (flags & 0x07 == 0x01 or flags & 0x07 == 0x04) and conn.first_seen == 3
+                    and side.zs == _Z_ESTABLISHED
+                    and (peer.zs == _Z_ESTABLISHED or peer.zs == _Z_CLOSED)
+                ):
+                    # A FIN closing, or a RST aborting, an established connection.
+                    if now > tnow:
+                        tnow = now
+                    if flags & 0x01:
+                        fin_established(conn, side, peer, now, seq, ack, flags, win, plen)
+                    else:
+                        rst_established(conn, side, peer, now, seq, ack, flags, win, plen)
+                    continue
+                if (
+                    flags & 0x17 == 0x12 and not plen and conn.first_seen == 1
+                    and not side.is_orig and side.zs == _Z_INACTIVE and peer.zs == _Z_SYN_SENT
+                ):
+                    # The SYN-ACK answering the originator's SYN.
+                    if now > tnow:
+                        tnow = now
+                    syn_ack_reply(conn, side, peer, now, seq, ack, flags, win)
+                    continue
+                side = None
+            elif conn.first_seen != 3 or side.zs == _Z_INACTIVE:
+                side = None
+        if side is None:
             tracker.now = tnow
             tracker.index = n
             segment(now, version, src, dst, sport, dport, seq, ack, flags, win, plen, ok)
@@ -318,11 +367,17 @@ def run(
         side.zpkts += 1
         zs = side.zs
         is_orig = side.is_orig
+        # `Connection.check_history`, inline: the first data ('D') or bare ACK ('A') each way.
         if plen:
-            if not conn.hist_seen & (0x10 if is_orig else 0x100000):
-                check_history(conn, 0x10, "D", is_orig)  # Zeek's HIST_DATA
-        elif flags & 0x10 and not conn.hist_seen & (0x20 if is_orig else 0x200000):
-            check_history(conn, 0x20, "A", is_orig)  # HIST_ACK
+            mask = 0x10 if is_orig else 0x100000  # Zeek's HIST_DATA
+            if not conn.hist_seen & mask:
+                conn.hist_seen |= mask
+                conn.history.append("D" if is_orig else "d")
+        elif flags & 0x10:
+            mask = 0x20 if is_orig else 0x200000  # HIST_ACK
+            if not conn.hist_seen & mask:
+                conn.hist_seen |= mask
+                conn.history.append("A" if is_orig else "a")
         pzs = peer.zs
         if not win and pzs != _Z_CLOSED and zs != _Z_RESET:
             conn.scaled(side, "W", "win0")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from synack.wire import tcp
 from synack.wire.seq import SEQ_MASK
 
 # One bit per analysis flag.
@@ -63,10 +64,11 @@ def bit_names(bits: int) -> list[str]:
     return [name for bit, name in BIT_NAMES if bits & bit]
 
 
-_FIN: Final = 0x01
-_SYN: Final = 0x02
-_RST: Final = 0x04
-_ACK: Final = 0x10
+# TCP header flag bits (RFC 9293 §3.1), as module globals.
+_FIN: Final = tcp.FIN
+_SYN: Final = tcp.SYN
+_RST: Final = tcp.RST
+_ACK: Final = tcp.ACK
 _SFR: Final = _SYN | _FIN | _RST
 _HALF: Final = 1 << 31
 
@@ -116,7 +118,11 @@ def analyze(
     stream: WsStream, fwd: WsDir, rev: WsDir, now: float, seq: int, ack: int, flags: int,
     window: int, seglen: int,
 ) -> int:
-    """Classify one segment sent in direction `fwd`; returns the analysis bits and updates state."""
+    """Classify one segment sent in direction `fwd`; returns the analysis bits and updates state.
+
+    The commonest segments (in-order data or a new ACK into an open window, an in-order FIN, a
+    SYN opening its direction) are settled here; `classify` takes every other one.
+    """
     if fwd.base_seq < 0:
         fwd.base_seq = seq if flags & _SYN else (seq - 1) & SEQ_MASK
     if flags & _SYN:
@@ -153,7 +159,45 @@ def analyze(
         fwd.lastacktime = now
         fwd.lastflags = bits
         return bits
+    if (
+        sfr in (_FIN, _SYN) and (seq == nextseq or not nextseq)
+        and not (seglen == 1 and seq == nextseq and rev.window == 0)
+    ):
+        # An in-order FIN, or a SYN opening its direction (nothing seen yet): it advances
+        # `nextseq` by its length plus one, and no test below but "ACKed unseen" can fire (the
+        # zero-window, keep-alive and duplicate-ACK tests exclude SYN and FIN; the lost-segment
+        # and retransmission tests need a sequence number off `nextseq`).
+        bits = 0
+        if (
+            flags & _ACK
+            and rev.maxseqtobeacked
+            and ((ack - rev.maxseqtobeacked + _HALF) & SEQ_MASK) - _HALF > 0
+        ):
+            bits = ACKED_UNSEEN
+            rev.maxseqtobeacked = rev.nextseq
+        end = (seq + seglen + 1) & SEQ_MASK
+        fwd.nextseq = end
+        fwd.nextseqtime = now
+        if seq == fwd.maxseqtobeacked or not fwd.maxseqtobeacked:
+            fwd.maxseqtobeacked = end
+        fwd.dupacks = 0
+        fwd.window = window
+        fwd.lastack = ack
+        fwd.lastacktime = now
+        fwd.lastflags = bits
+        return bits
+    return classify(stream, fwd, rev, now, seq, ack, flags, window, seglen)
 
+
+def classify(
+    stream: WsStream, fwd: WsDir, rev: WsDir, now: float, seq: int, ack: int, flags: int,
+    window: int, seglen: int,
+) -> int:
+    """`analyze` after its first steps (`base_seq`, the initial RTT), by the full order of
+    Wireshark's tests: right for every segment, and what `analyze`'s quick cases shortcut."""
+    nextseq = fwd.nextseq
+    sfr = flags & _SFR
+    lastack = fwd.lastack
     bits = 0
     while True:  # one pass; `break` is Wireshark's "goto finished_fwd"
         # ZERO WINDOW PROBE: one byte at the next sequence number into a closed window.

@@ -10,7 +10,6 @@ from synack.analyze import flags as wsflags
 from synack.analyze import rfc
 from synack.analyze import zeek as z
 from synack.analyze.tracker import Connection, Side
-from synack.tcp.state import State
 
 # Analysis counters reported per connection: (record field, Wireshark field).
 COUNTERS: tuple[tuple[str, str], ...] = (
@@ -103,7 +102,11 @@ _ZEROS = (0,) * len(COUNTERS)
 
 
 def _state_name(s: Side) -> str:
-    return s.st.value if s.st is not None else "UNKNOWN"
+    st = s.st
+    if st is None:
+        return "UNKNOWN"
+    name: str = st._value_  # `State.value` without the enum property's lookup
+    return name
 
 
 def handshake_outcome(conn: Connection) -> str:
@@ -117,7 +120,7 @@ def handshake_outcome(conn: Connection) -> str:
     if not other.synacks and syn_by.pkts > syn_by.syns + syn_by.rsts:
         return "not_captured"  # the SYN's sender went on as synchronized: its SYN-ACK was missed
     if not other.synacks:
-        if conn.rst_by is other and conn.rst_sender_state in (None, State.LISTEN, State.CLOSED):
+        if conn.rst_by is other and conn.rst_sender_state in (None, rfc.LISTEN, rfc.CLOSED):
             return "refused"
         if conn.rst_by is syn_by:
             return "aborted"
@@ -150,7 +153,7 @@ def close_outcome(conn: Connection) -> str:
         if other.st is rfc.CLOSE_WAIT and not other.data_after_peer_fin:
             return "close_wait"
         return "half_closed"
-    if o.st is State.ESTABLISHED or r.st is State.ESTABLISHED:
+    if o.st is rfc.ESTABLISHED or r.st is rfc.ESTABLISHED:
         return "open"
     return "none"
 

@@ -23,14 +23,16 @@ from synack.analyze import rfc
 from synack.analyze import zeek as z
 from synack.analyze.flags import WsDir, WsStream
 from synack.tcp.state import State
+from synack.wire import tcp
 
 _M: Final = 0xFFFFFFFF
 _HALF: Final = 1 << 31
 _INF: Final = float("inf")
-_FIN: Final = 0x01
-_SYN: Final = 0x02
-_RST: Final = 0x04
-_ACK: Final = 0x10
+# TCP header flag bits (RFC 9293 §3.1), as module globals.
+_FIN: Final = tcp.FIN
+_SYN: Final = tcp.SYN
+_RST: Final = tcp.RST
+_ACK: Final = tcp.ACK
 _EST: Final = State.ESTABLISHED
 # Zeek's constants as module globals (one lookup each on the per-packet path).
 Z_ATTEMPT_DELAY: Final = z.ATTEMPT_DELAY
@@ -67,10 +69,6 @@ PacketRow = tuple[float, bool, int, int, int, int, int, int, "State | None", "St
 originator state, responder state) — one kept packet, for ladder diagrams and timelines."""
 
 
-def _diff(a: int, b: int) -> int:
-    return ((a - b + _HALF) & _M) - _HALF
-
-
 class Side:
     """One endpoint (one direction of sending) of a connection."""
 
@@ -85,7 +83,7 @@ class Side:
         "zprev", "zs",
     )
 
-    def __init__(self, conn: Connection, is_orig: bool) -> None:
+    def __init__(self, conn: Connection, is_orig: bool, ws: WsDir) -> None:
         self.conn = conn
         self.is_orig = is_orig
         self.peer: Side = self  # set by Connection
@@ -117,7 +115,7 @@ class Side:
         self.r_trim = 1  # everything below has been acknowledged
         self.r_blocks: list[list[int]] | None = None  # data above a hole, [seq, upper] sorted
         self.fin_rel = 0
-        self.ws = WsDir()
+        self.ws = ws
         self.st: State | None = None
         self.iss = -1
         self.fin_seq = -1
@@ -143,13 +141,14 @@ class Side:
 
     def zeek_size(self) -> int:
         """Zeek's payload size for this endpoint, from sequence numbers (TCP_Endpoint::Size)."""
+        start = self.start_seq
+        acked = ((self.ack_seq - start + _HALF) & _M) - _HALF
         if (
             self.zprev == Z_SYN_SENT and self.zs == Z_RESET and self.peer.zs == Z_INACTIVE
-            and _diff(self.ack_seq, self.start_seq) > 0
+            and acked > 0
         ):
             return 0
-        last = _diff(self.last_seq, self.start_seq)
-        acked = _diff(self.ack_seq, self.start_seq)
+        last = ((self.last_seq - start + _HALF) & _M) - _HALF
         size = last if last > acked else acked
         if size < 0:
             size &= _M
@@ -177,8 +176,10 @@ class Connection:
         self.start = now
         self.last_time = now
         self.last_seen = now
-        self.orig = Side(self, True)
-        self.resp = Side(self, False)
+        # Wireshark's stream: its two directions start as the originator's and the responder's.
+        ws = self.ws = WsStream()
+        self.orig = Side(self, True, ws.a)
+        self.resp = Side(self, False, ws.b)
         self.orig.peer = self.resp
         self.resp.peer = self.orig
         self.history: list[str] = []
@@ -195,7 +196,6 @@ class Connection:
         self.hard_deadline = _INF
         self.expire_origins: list[float] = [now + Z_SYN_TIMEOUT]
         self.inactivity = Z_HANDSHAKE_INACTIVITY_TIMEOUT
-        self.ws = WsStream()
         self.counts: list[int] | None = None
         self.packets: list[PacketRow] | None = None
         # RFC view
@@ -428,6 +428,207 @@ class Tracker:
         if self.on_packet is not None:
             self.on_packet(conn, side, bits, now, flags, seq, ack, plen)
 
+    # Direct paths -----------------------------------------------------------------------------
+    # `synack.analyze.engine.run` sends the commonest handshake and close segments here instead
+    # of through `segment`: each method takes the steps `segment` takes for its kind of segment
+    # (Wireshark's analysis, Zeek's `_zeek` and `_state_machine`, `rfc.advance`) with the
+    # branches that cannot apply left out. The caller has checked the conditions in each
+    # docstring, and that the checksum is good, no sweep is due, no packet rows are kept, no
+    # `on_packet` hook is set and (for a known connection) no Zeek timer can have expired it.
+    # tests/test_analyze_fastpath.py compares both ways, record by record and packet by packet.
+
+    def open_syn(
+        self, now: float, version: int, key: Key, seq: int, ack: int, flags: int, window: int,
+    ) -> None:
+        """A SYN without ACK, FIN, RST or payload on a 4-tuple with no live connection."""
+        side = self._new_connection(key, now, version, seq, flags)
+        conn = side.conn
+        peer = side.peer
+        conn.last_seen = now
+        ws_fwd = side.ws
+        ws_stream = conn.ws
+        if ws_fwd.base_seq >= 0 and seq != ws_fwd.base_seq:
+            # `flags.starts_new_stream`: a stream continued from a finished connection of the
+            # same 4-tuple, and a new initial sequence number ("port numbers reused").
+            conn.ws = ws_stream = WsStream()
+            side.ws = ws_fwd = ws_stream.a
+            peer.ws = ws_stream.b
+        bits = wsflags.analyze(ws_stream, ws_fwd, peer.ws, now, seq, ack, flags, window, 0)
+        side.pkts += 1
+        if bits:
+            count_bits(conn, bits)
+        side.zpkts += 1
+        # Zeek: the originator's first packet, a SYN (not partial); both endpoints inactive, the
+        # connection's history empty (a plain SYN does not turn the connection around).
+        side.start_seq = side.ack_seq = seq
+        side.last_seq = (seq + 1) & _M
+        conn.hist_seen = Z_HIST_SYN
+        conn.history.append("S")
+        side.h_syn = 0
+        if window == 0:
+            conn.scaled(side, "W", "win0")
+        conn.last_time = now
+        # TCP_ENDPOINT_INACTIVE -> SYN_SENT, and Zeek's connection attempt timer.
+        side.zs = Z_SYN_SENT
+        conn.attempt_at = conn.hard_deadline = now + Z_ATTEMPT_DELAY
+        conn.first_seen = 1
+        # RFC 9293 §3.5 figure 6: the sender goes to SYN-SENT, the receiver must be listening.
+        side.iss = seq
+        side.syns = 1
+        side.st = rfc.SYN_SENT
+        peer.st = rfc.LISTEN
+
+    def syn_ack_reply(
+        self, conn: Connection, side: Side, peer: Side, now: float, seq: int, ack: int,
+        flags: int, window: int,
+    ) -> None:
+        """A SYN-ACK without FIN, RST or payload from the inactive responder of a connection
+        whose originator is in Zeek's SYN_SENT (only the originator seen so far)."""
+        conn.last_seen = now
+        bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, 0)
+        side.pkts += 1
+        if bits:
+            count_bits(conn, bits)
+        side.zpkts += 1
+        # Zeek: the responder's first packet, a SYN (not partial: `is_partial` stays false).
+        side.start_seq = side.ack_seq = seq
+        side.last_seq = (seq + 1) & _M
+        if conn.check_history(Z_HIST_SYN, "H", False) and side.h_syn:
+            conn.add_history("H", False)
+        side.h_syn = 0
+        if window == 0:
+            conn.scaled(side, "W", "win0")
+        if not (side.did_close and peer.did_close):
+            conn.last_time = now
+        rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+        if rel_ack < 0:
+            rel_ack = 0
+        else:
+            delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+            if not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA) and delta > 0:
+                peer.ack_seq = ack
+        # Both endpoints become ESTABLISHED; leaving the handshake states lengthens Zeek's
+        # inactivity timeout (`Side.set_zstate`).
+        conn.inactivity = Z_INACTIVITY_TIMEOUT
+        peer.zprev = Z_SYN_SENT
+        peer.zs = Z_ESTABLISHED
+        side.zprev = Z_INACTIVE
+        side.zs = Z_ESTABLISHED
+        if peer.fin_cnt and rel_ack >= peer.fin_rel:
+            rel_ack = peer.fin_rel - 1
+        if rel_ack > peer.r_trim:
+            ack_received(conn, peer, rel_ack)
+        conn.first_seen = 3
+        rfc.advance(side, peer, flags, seq, ack, 0, now)
+
+    def fin_established(
+        self, conn: Connection, side: Side, peer: Side, now: float, seq: int, ack: int,
+        flags: int, window: int, plen: int,
+    ) -> None:
+        """A FIN without SYN or RST from an endpoint in Zeek's ESTABLISHED whose peer is
+        ESTABLISHED or CLOSED, both endpoints seen (`first_seen == 3`)."""
+        conn.last_seen = now
+        bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, plen)
+        side.pkts += 1
+        if plen:
+            side.bytes += plen
+        if bits:
+            count_bits(conn, bits)
+        side.zpkts += 1
+        is_orig = side.is_orig
+        end = (seq + plen + 1) & _M
+        rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
+        # `check_history`, inline: 'F' the first time, again for a FIN at a new sequence number.
+        mask = Z_HIST_FIN if is_orig else Z_HIST_FIN << 16
+        if not conn.hist_seen & mask:
+            conn.hist_seen |= mask
+            conn.history.append("F" if is_orig else "f")
+        elif rel_seq + plen != side.h_fin:
+            conn.history.append("F" if is_orig else "f")
+        side.h_fin = rel_seq + plen
+        if window == 0 and peer.zs != Z_CLOSED:
+            conn.scaled(side, "W", "win0")
+        if not (side.did_close and peer.did_close):
+            conn.last_time = now
+        side.fin_cnt += 1
+        side.fin_rel = rel_seq + plen + 1
+        rel_ack = -1
+        ackf = flags & _ACK
+        if ackf:
+            rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+            if rel_ack < 0:
+                rel_ack = 0
+            else:
+                delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+                if not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA) and delta > 0:
+                    peer.ack_seq = ack
+        # update_last_seq (a FIN right after the SYN moves it even backwards)
+        if (
+            side.last_seq == (side.start_seq + 1) & _M
+            or ((end - side.last_seq + _HALF) & _M) - _HALF > 0
+        ):
+            side.last_seq = end
+        elif plen:
+            conn.scaled(side, "T", "rxmt")
+        # TCP_ENDPOINT_ESTABLISHED -> CLOSED (no change of Zeek's inactivity timeout)
+        side.zprev = Z_ESTABLISHED
+        side.zs = Z_CLOSED
+        if ackf:
+            if peer.fin_cnt and rel_ack >= peer.fin_rel:
+                rel_ack = peer.fin_rel - 1
+            if rel_ack > peer.r_trim:
+                ack_received(conn, peer, rel_ack)
+        if plen and rel_seq >= 0:
+            data_sent(side, rel_seq, plen)
+        self._connection_closed(conn, side, peer)
+        rfc.advance(side, peer, flags, seq, ack, plen, now)
+
+    def rst_established(
+        self, conn: Connection, side: Side, peer: Side, now: float, seq: int, ack: int,
+        flags: int, window: int, plen: int,
+    ) -> None:
+        """A RST without SYN or FIN from an endpoint in Zeek's ESTABLISHED whose peer is
+        ESTABLISHED or CLOSED, both endpoints seen (`first_seen == 3`)."""
+        conn.last_seen = now
+        # A RST occupies no sequence space; its payload (if any) is not data (RFC 9293 §3.5.3).
+        bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, 0)
+        side.pkts += 1
+        if plen:
+            side.bytes += plen
+        if bits:
+            count_bits(conn, bits)
+        side.zpkts += 1
+        is_orig = side.is_orig
+        rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
+        if conn.check_history(Z_HIST_RST, "R", is_orig) and rel_seq != side.h_rst:
+            conn.add_history("R", is_orig)
+        side.h_rst = rel_seq
+        if not (side.did_close and peer.did_close):
+            conn.last_time = now
+        side.rst_cnt += 1
+        # update_last_seq: a RST far off the last sequence number is ignored.
+        delta_last = ((seq - side.last_seq + _HALF) & _M) - _HALF
+        if delta_last > Z_TOO_LARGE_SEQ_DELTA or delta_last < -Z_TOO_LARGE_SEQ_DELTA:
+            pass
+        elif delta_last > 0:
+            side.last_seq = seq
+        elif plen:
+            conn.scaled(side, "T", "rxmt")
+        # TCP_ENDPOINT_ESTABLISHED -> RESET (no change of Zeek's inactivity timeout)
+        side.zprev = Z_ESTABLISHED
+        side.zs = Z_RESET
+        if flags & _ACK:
+            # The acknowledgment of a RST moves no `ack_seq`, but the peer's reassembler learns.
+            rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+            if rel_ack < 0:
+                rel_ack = 0
+            if peer.fin_cnt and rel_ack >= peer.fin_rel:
+                rel_ack = peer.fin_rel - 1
+            if rel_ack > peer.r_trim:
+                ack_received(conn, peer, rel_ack)
+        self._connection_closed(conn, side, peer)
+        rfc.advance(side, peer, flags, seq, ack, plen, now)
+
     # ------------------------------------------------------------------------------------------
 
     def _new_connection(self, key: Key, now: float, version: int, seq: int, flags: int) -> Side:
@@ -530,6 +731,8 @@ class Tracker:
             self._finish(conn)
 
     # Zeek's per-packet processing (TCPAnalyzer::DeliverPacket) -------------------------------
+    # The direct paths above repeat the steps of `_zeek` and `_state_machine` that apply to
+    # their kind of segment: a change here needs the same change there.
 
     def _zeek(
         self, conn: Connection, ep: Side, peer: Side, flags: int, seq: int, ack: int, plen: int,
