@@ -453,11 +453,7 @@ class Tracker:
             conn.ws = ws_stream = WsStream()
             side.ws = ws_fwd = ws_stream.a
             peer.ws = ws_stream.b
-        bits = wsflags.analyze(ws_stream, ws_fwd, peer.ws, now, seq, ack, flags, window, 0)
-        side.pkts += 1
-        if bits:
-            count_bits(conn, bits)
-        side.zpkts += 1
+        _counted(conn, side, peer, now, seq, ack, flags, window, 0, 0)
         # Zeek: the originator's first packet, a SYN (not partial); both endpoints inactive, the
         # connection's history empty (a plain SYN does not turn the connection around).
         side.start_seq = side.ack_seq = seq
@@ -485,11 +481,7 @@ class Tracker:
         """A SYN-ACK without FIN, RST or payload from the inactive responder of a connection
         whose originator is in Zeek's SYN_SENT (only the originator seen so far)."""
         conn.last_seen = now
-        bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, 0)
-        side.pkts += 1
-        if bits:
-            count_bits(conn, bits)
-        side.zpkts += 1
+        _counted(conn, side, peer, now, seq, ack, flags, window, 0, 0)
         # Zeek: the responder's first packet, a SYN (not partial: `is_partial` stays false).
         side.start_seq = side.ack_seq = seq
         side.last_seq = (seq + 1) & _M
@@ -528,13 +520,7 @@ class Tracker:
         """A FIN without SYN or RST from an endpoint in Zeek's ESTABLISHED whose peer is
         ESTABLISHED or CLOSED, both endpoints seen (`first_seen == 3`)."""
         conn.last_seen = now
-        bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, plen)
-        side.pkts += 1
-        if plen:
-            side.bytes += plen
-        if bits:
-            count_bits(conn, bits)
-        side.zpkts += 1
+        _counted(conn, side, peer, now, seq, ack, flags, window, plen, plen)
         is_orig = side.is_orig
         end = (seq + plen + 1) & _M
         rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
@@ -591,13 +577,7 @@ class Tracker:
         ESTABLISHED or CLOSED, both endpoints seen (`first_seen == 3`)."""
         conn.last_seen = now
         # A RST occupies no sequence space; its payload (if any) is not data (RFC 9293 §3.5.3).
-        bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, 0)
-        side.pkts += 1
-        if plen:
-            side.bytes += plen
-        if bits:
-            count_bits(conn, bits)
-        side.zpkts += 1
+        _counted(conn, side, peer, now, seq, ack, flags, window, 0, plen)
         is_orig = side.is_orig
         rel_seq = ((seq - side.start_seq + _HALF) & _M) - _HALF
         if conn.check_history(Z_HIST_RST, "R", is_orig) and rel_seq != side.h_rst:
@@ -1008,6 +988,21 @@ def data_sent(side: Side, seq: int, plen: int) -> None:
 
 _FINISHED = Connection(0, 0.0, 0)
 _FINISHED_SIDE = _FINISHED.orig
+
+
+def _counted(
+    conn: Connection, side: Side, peer: Side, now: float, seq: int, ack: int, flags: int,
+    window: int, seglen: int, plen: int,
+) -> None:
+    """What each direct path of `Tracker` does first for its segment: Wireshark's analysis flags
+    (over `seglen` bytes of sequence space) and the packet and payload counts."""
+    bits = wsflags.analyze(conn.ws, side.ws, peer.ws, now, seq, ack, flags, window, seglen)
+    side.pkts += 1
+    if plen:
+        side.bytes += plen
+    if bits:
+        count_bits(conn, bits)
+    side.zpkts += 1
 
 
 def count_bits(conn: Connection, bits: int) -> None:
