@@ -492,13 +492,7 @@ class Tracker:
             conn.scaled(side, "W", "win0")
         if not (side.did_close and peer.did_close):
             conn.last_time = now
-        rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
-        if rel_ack < 0:
-            rel_ack = 0
-        else:
-            delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
-            if not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA) and delta > 0:
-                peer.ack_seq = ack
+        rel_ack = _acknowledged(peer, ack)
         # Both endpoints become ESTABLISHED; leaving the handshake states lengthens Zeek's
         # inactivity timeout (`Side.set_zstate`).
         conn.inactivity = Z_INACTIVITY_TIMEOUT
@@ -541,13 +535,7 @@ class Tracker:
         rel_ack = -1
         ackf = flags & _ACK
         if ackf:
-            rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
-            if rel_ack < 0:
-                rel_ack = 0
-            else:
-                delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
-                if not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA) and delta > 0:
-                    peer.ack_seq = ack
+            rel_ack = _acknowledged(peer, ack)
         # update_last_seq (a FIN right after the SYN moves it even backwards)
         if (
             side.last_seq == (side.start_seq + 1) & _M
@@ -988,6 +976,19 @@ def data_sent(side: Side, seq: int, plen: int) -> None:
 
 _FINISHED = Connection(0, 0.0, 0)
 _FINISHED_SIDE = _FINISHED.orig
+
+
+def _acknowledged(peer: Side, ack: int) -> int:
+    """Zeek's view of an ACK for `peer`'s data: the acknowledgment relative to `peer`'s initial
+    sequence number (0 if before it), `peer.ack_seq` moved up to it unless the jump is one of
+    the implausible ones Zeek ignores (an ACK of 0 far ahead)."""
+    rel_ack = ((ack - peer.start_seq + _HALF) & _M) - _HALF
+    if rel_ack < 0:
+        return 0
+    delta = ((ack - peer.ack_seq + _HALF) & _M) - _HALF
+    if not (ack == 0 and delta > Z_TOO_LARGE_SEQ_DELTA) and delta > 0:
+        peer.ack_seq = ack
+    return rel_ack
 
 
 def _counted(
