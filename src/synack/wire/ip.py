@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
-from typing import Final
+from typing import Final, TypeVar
 
 from synack.wire.checksum import internet_checksum, ones_complement_sum
 from synack.wire.errors import ParseError
@@ -142,22 +142,25 @@ _V6_ADDRESSES: dict[bytes, IPv6Address] = {}
 _ADDRESS_CACHE_MAX: Final = 4096
 
 
-def _v4_address(packed: bytes) -> IPv4Address:
-    addr = _V4_ADDRESSES.get(packed)
+_A = TypeVar("_A", IPv4Address, IPv6Address)
+
+
+def _cached(cache: dict[bytes, _A], kind: type[_A], packed: bytes) -> _A:
+    """One address object per packed address (a bounded cache: cleared when full)."""
+    addr = cache.get(packed)
     if addr is None:
-        if len(_V4_ADDRESSES) >= _ADDRESS_CACHE_MAX:
-            _V4_ADDRESSES.clear()
-        addr = _V4_ADDRESSES[packed] = IPv4Address(packed)
+        if len(cache) >= _ADDRESS_CACHE_MAX:
+            cache.clear()
+        addr = cache[packed] = kind(packed)
     return addr
+
+
+def _v4_address(packed: bytes) -> IPv4Address:
+    return _cached(_V4_ADDRESSES, IPv4Address, packed)
 
 
 def _v6_address(packed: bytes) -> IPv6Address:
-    addr = _V6_ADDRESSES.get(packed)
-    if addr is None:
-        if len(_V6_ADDRESSES) >= _ADDRESS_CACHE_MAX:
-            _V6_ADDRESSES.clear()
-        addr = _V6_ADDRESSES[packed] = IPv6Address(packed)
-    return addr
+    return _cached(_V6_ADDRESSES, IPv6Address, packed)
 
 
 _V4: Final = struct.Struct("!BBHHHBBH4s4s")

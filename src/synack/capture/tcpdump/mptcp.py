@@ -111,28 +111,14 @@ class _Mptcp:
         n -= 4
         if dss_flags & 0x01:
             p.emit(" ack ")
-            if dss_flags & 0x02:
-                if n < 8:
-                    return False
-                p.emit(f"{p.u64(cp)}")
-                cp, n = cp + 8, n - 8
-            else:
-                if n < 4:
-                    return False
-                p.emit(f"{p.u32(cp)}")
-                cp, n = cp + 4, n - 4
+            if not (read := self._dss_number(cp, n, bool(dss_flags & 0x02))):
+                return False
+            cp, n = read
         if dss_flags & 0x04:
             p.emit(" seq ")
-            if dss_flags & 0x08:
-                if n < 8:
-                    return False
-                p.emit(f"{p.u64(cp)}")
-                cp, n = cp + 8, n - 8
-            else:
-                if n < 4:
-                    return False
-                p.emit(f"{p.u32(cp)}")
-                cp, n = cp + 4, n - 4
+            if not (read := self._dss_number(cp, n, bool(dss_flags & 0x08))):
+                return False
+            cp, n = read
             if n < 4:
                 return False
             p.emit(f" subseq {p.u32(cp)}")
@@ -145,6 +131,16 @@ class _Mptcp:
                 p.emit(f" csum 0x{p.u16(cp):x}")
                 n -= 2
         return n == 0
+
+    def _dss_number(self, cp: int, n: int, wide: bool) -> tuple[int, int] | None:
+        """Print a DSS data ACK or sequence number (8 bytes if `wide`, else 4) at `cp`; the
+        position and bytes left after it, or None if fewer than that are left."""
+        size = 8 if wide else 4
+        if n < size:
+            return None
+        p = self.p
+        p.emit(f"{p.u64(cp) if wide else p.u32(cp)}")
+        return cp + size, n - size
 
     def _add_addr(self) -> bool:
         p, cp, n = self.p, self.cp, self.length
