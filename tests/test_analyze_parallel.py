@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from synack.analyze import parallel
-from synack.analyze.partition import flow_share
 from synack.analyze.tracker import RECENT_STREAMS
+from synack.capture.share import flow_share
 from synack.capture.writer import open_writer
 from synack.cli.analyze import EXIT_OK, EXIT_TRUNCATED, command
 

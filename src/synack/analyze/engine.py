@@ -11,7 +11,6 @@ from typing import Final
 
 from synack.analyze import flags as wsflags
 from synack.analyze import rfc, zeek
-from synack.analyze.partition import share_table
 from synack.analyze.summary import ConnectionRecord, make_record
 from synack.analyze.tracker import (
     Connection,
@@ -25,6 +24,7 @@ from synack.analyze.tracker import (
 from synack.analyze.zeek import PARTIAL_CLOSE_DELAY, TOO_LARGE_SEQ_DELTA
 from synack.capture.packet import CapturedPacket, Record, Truncation
 from synack.capture.reader import open_capture
+from synack.capture.share import ShareSkip, share_table
 from synack.tcp.state import State
 from synack.wire.errors import ParseError
 from synack.wire.fastpath import decode_tcp
@@ -104,7 +104,8 @@ _EST: Final = State.ESTABLISHED
 def run(
     records: Iterable[Record], tracker: Tracker, stats: CaptureStats, *,
     verify_checksums: bool = False, progress: ProgressHook | None = None,
-    share: tuple[int, int] | None = None, progress_every: int = 0x10000,
+    share: tuple[int, int] | None = None, skip: ShareSkip | None = None,
+    progress_every: int = 0x10000,
 ) -> None:
     """Feed capture records to `tracker`, counting what is not TCP in `stats`.
 
@@ -115,9 +116,12 @@ def run(
     common frame is then skipped undecoded.) `stats` then counts only the records of share k:
     Ethernet + IPv4/IPv6 + TCP header frames by the flow hash of the bytes where the addresses
     and ports are, every other record in share 0.
+    `skip`: `records` comes from a pcap reader given this `ShareSkip` (and `share` is set); it
+    passes over the other shares' common frames before the next sweep itself, and says each
+    record's number and share.
     `tracker.index` is set to the 1-based number of the record before each call into the tracker.
-    `progress(n)` is called before record n when n is a multiple of `progress_every` (a power of
-    two), and once at the end.
+    `progress(k)` is called before the first record numbered k or more, for each multiple k of
+    `progress_every`, and `progress(n)` once at the end (n records).
 
     One loop does it all for the common packet: Ethernet + IPv4 or IPv6 + TCP decoded in place,
     and a segment without SYN, FIN or RST of a connection Zeek has seen both ends of applied
@@ -148,9 +152,11 @@ def run(
     tnow = tracker.now
     next_sweep = tracker.next_sweep
     sweep_ns = _sweep_ns(next_sweep)
+    if skip is not None:
+        skip.until_ns = sweep_ns
     eth_v4 = _ETH_V4_TCP.unpack_from
     eth_v6 = _ETH_V6_TCP.unpack_from
-    every = progress_every - 1
+    due = progress_every if progress is not None else 1 << 62  # the next progress call
     my_share, shares = share if share is not None else (0, 0)
     share_of = share_table(shares) if shares else b""
     pre_v4 = _PRE_V4.unpack_from
@@ -179,12 +185,26 @@ def run(
     proto: int
     bits: int
     for ts_ns, link_type, data, _orig_len, _iface in records:
-        n += 1
-        if progress is not None and not n & every:
-            progress(n)
-        if shares:
-            # The share of the common frames from the bytes alone (the same bytes the flow
-            # hash of a decoded segment reads); other frames are share 0's to count.
+        if skip is None:
+            n += 1
+        else:
+            n = skip.number
+        if n >= due and progress is not None:
+            while n >= due:
+                progress(due)
+                due += progress_every
+        if skip is not None:
+            owner = skip.owner
+            if owner == my_share:
+                counting = True
+            elif owner >= 0:
+                counting = False  # (the reader passed over it if before the next sweep)
+            else:
+                counting = not my_share
+        elif shares:
+            # The share of the common frames from the bytes alone (`share.frame_share`, the
+            # same bytes the flow hash of a decoded segment reads); other frames are share 0's
+            # to count.
             owner = -1
             if link_type == 1 and len(data) >= 38:
                 if data[12] == 8 and data[13] == 0 and data[14] == 0x45:
@@ -263,6 +283,8 @@ def run(
                     tracker.sweep(now)
                     next_sweep = tracker.next_sweep
                     sweep_ns = _sweep_ns(next_sweep)
+                    if skip is not None:
+                        skip.until_ns = sweep_ns
             continue
         if verify_checksums:
             ok = tcp_checksum_ok(data, toff, hl + plen, src, dst)
@@ -321,6 +343,8 @@ def run(
             if tracker.next_sweep != next_sweep:
                 next_sweep = tracker.next_sweep
                 sweep_ns = _sweep_ns(next_sweep)
+                if skip is not None:
+                    skip.until_ns = sweep_ns
             continue
         # A segment without SYN, FIN or RST of a connection both of whose endpoints Zeek has
         # seen: the same steps as `Tracker.segment` takes for it, inline.
@@ -421,6 +445,12 @@ def run(
             rfc_advance(side, peer, flags, seq, ack, plen, now)
         # else: data or ACKs between two established endpoints change no state
     tracker.now = tnow
+    if skip is not None:
+        n = skip.number  # with the records passed over after the last one yielded
+    if progress is not None:
+        while n >= due:
+            progress(due)
+            due += progress_every
     stats.packets += n
     stats.tcp_packets += tcp
     stats.non_tcp += non_tcp

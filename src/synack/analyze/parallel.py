@@ -33,6 +33,7 @@ from synack.analyze.engine import CaptureStats, ProgressHook, analyze_file, run
 from synack.analyze.summary import ConnectionRecord, make_record
 from synack.analyze.tracker import RECENT_STREAMS, Connection, Key, Side, Tracker
 from synack.capture.reader import open_capture
+from synack.capture.share import ShareSkip
 from synack.wire.errors import ParseError
 
 T = TypeVar("T")
@@ -121,9 +122,15 @@ def _work(
 
         gc.set_threshold(10_000, *gc.get_threshold()[1:])
         with open_capture(path) as reader:
+            # A pcap file's reader passes over the other shares' common frames itself.
+            wanted = ShareSkip(shares, share)
+            records = reader.iter_records_skipping(wanted)
+            skip = wanted if records is not None else None
+            if records is None:
+                records = reader.iter_records()
             try:
-                run(reader.iter_records(), tracker, stats, verify_checksums=verify_checksums,
-                    progress=flush, share=(share, shares), progress_every=CHUNK)
+                run(records, tracker, stats, verify_checksums=verify_checksums,
+                    progress=flush, share=(share, shares), skip=skip, progress_every=CHUNK)
             finally:
                 stats.truncated = reader.truncated
         tracker.finish_all()

@@ -14,7 +14,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from synack.capture import share
 from synack.capture.packet import NANOS_PER_SECOND, InterfaceInfo, Record
+from synack.capture.share import ShareSkip
 from synack.capture.stream import Stream
 from synack.wire.errors import ParseError
 
@@ -93,10 +95,12 @@ def parse_header(head: bytes) -> PcapHeader:
     )
 
 
-def iter_pcap(st: Stream, hdr: PcapHeader) -> Iterator[Record]:
+def iter_pcap(st: Stream, hdr: PcapHeader, skip: ShareSkip | None = None) -> Iterator[Record]:
     """Yield the records that follow the file header, streaming from `st` (its `off` is after it).
 
-    Stops at the end of the file; a cut or impossible record sets `st.truncated`.
+    Stops at the end of the file; a cut or impossible record sets `st.truncated`. With `skip`,
+    other shares' common Ethernet frames before `skip.until_ns` are passed over unread (see
+    `share.ShareSkip`): one struct call per record reads its header and the flow hash's bytes.
     """
     unpack = struct.Struct(hdr.endian + "IIII").unpack_from
     hsize = 24 if hdr.modified else 16
@@ -106,20 +110,75 @@ def iter_pcap(st: Stream, hdr: PcapHeader) -> Iterator[Record]:
     buf, off, base = st.buf, st.off, st.base
     more = st.more
     n = 0  # packets yielded; read live through Stream.count_of(generator)
+    if skip is not None:
+        # The record header and an IPv4 frame's prefix in one call, in the file's byte order:
+        # the EtherType and the ports then read byte-swapped in a little-endian file.
+        little = hdr.endian == "<"
+        head_v4 = struct.Struct(
+            hdr.endian + "IIII" + ("8x" if hdr.modified else "") + "12xHB14xB3xBHH"
+        ).unpack_from
+        v6_prefix = share.V6_PREFIX.unpack_from
+        et_v4 = 0x0008 if little else share.ETHERTYPE_IPV4
+        et_v6 = 0xDD86 if little else share.ETHERTYPE_IPV6
+        table = share.share_table(skip.shares)
+        table_v4 = share.swapped_share_table(skip.shares) if little else table
+        shift_v4 = 8 if little else 0  # the address bytes' place in the (swapped) hash
+        mine = skip.mine
+        v4_need = share.V4_NEED
+        v6_need = share.V6_NEED
+        # Timestamps are compared with `until` relative to its second, so that the products
+        # stay small integers: (sec - until_sec) * 10**9 + frac * frac_mul < until_rel.
+        until = skip.until_ns
+        until_sec = until // 1_000_000_000
+        until_rel = until - until_sec * 1_000_000_000
     try:
         while True:
             end = len(buf)
-            # Hot loop: one unpack, one slice, one tuple per packet; `data` is where the
-            # record's bytes start (its header is the 16 bytes before).
-            data = off + hsize
-            while data <= end:
-                sec, frac, incl, orig = unpack(buf, data - hsize)
-                nxt = data + incl
-                if nxt > end or incl > limit:
-                    break
-                n += 1
-                yield (sec * 1_000_000_000 + frac * frac_mul, lt, buf[data:nxt], orig, 0)
-                data = nxt + hsize
+            data = off + hsize  # where the record's bytes start (its header is before them)
+            if skip is None:
+                # Hot loop: one unpack, one slice, one tuple per packet.
+                while data <= end:
+                    sec, frac, incl, orig = unpack(buf, data - hsize)
+                    nxt = data + incl
+                    if nxt > end or incl > limit:
+                        break
+                    n += 1
+                    yield (sec * 1_000_000_000 + frac * frac_mul, lt, buf[data:nxt], orig, 0)
+                    data = nxt + hsize
+            else:
+                stop = end - v4_need  # a record whose bytes start here has an IPv4 prefix
+                while data <= end:
+                    if data <= stop:
+                        sec, frac, incl, orig, et, vihl, a, b, p, q = head_v4(buf, data - hsize)
+                    else:
+                        sec, frac, incl, orig = unpack(buf, data - hsize)
+                        et = 0
+                    nxt = data + incl
+                    if nxt > end or incl > limit:
+                        break
+                    n += 1
+                    owner = -1
+                    if et == et_v4:
+                        if vihl == 0x45 and incl >= v4_need:
+                            owner = table_v4[p ^ q ^ ((a ^ b) << shift_v4)]
+                    elif et == et_v6 and incl >= v6_need:
+                        _et, nh, a, b, p, q = v6_prefix(buf, data)
+                        if nh == 6:
+                            owner = table[p ^ q ^ a ^ b]
+                    if (
+                        owner != mine and owner >= 0
+                        and (sec - until_sec) * 1_000_000_000 + frac * frac_mul < until_rel
+                    ):
+                        data = nxt + hsize
+                        continue
+                    skip.number = n
+                    skip.owner = owner
+                    yield (sec * 1_000_000_000 + frac * frac_mul, lt, buf[data:nxt], orig, 0)
+                    if skip.until_ns != until:
+                        until = skip.until_ns
+                        until_sec = until // 1_000_000_000
+                        until_rel = until - until_sec * 1_000_000_000
+                    data = nxt + hsize
             off = data - hsize
             if data <= end:
                 incl = unpack(buf, off)[2]
@@ -148,6 +207,8 @@ def iter_pcap(st: Stream, hdr: PcapHeader) -> Iterator[Record]:
             off = 0
     finally:
         st.packets_read = n
+        if skip is not None:
+            skip.number = n
 
 
 class PcapWriter:

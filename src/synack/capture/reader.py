@@ -21,6 +21,7 @@ why. A file that is not a capture at all raises ParseError(field "magic") from `
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Iterator
 from itertools import starmap
@@ -29,6 +30,7 @@ from typing import BinaryIO, Literal
 
 from synack.capture import pcap, pcapng
 from synack.capture.packet import CapturedPacket, InterfaceInfo, Record, Truncation
+from synack.capture.share import ShareSkip
 from synack.capture.stream import Stream
 from synack.wire.errors import ParseError
 
@@ -47,6 +49,7 @@ class CaptureReader:
     def __init__(self, file: BinaryIO, *, owns_file: bool = False) -> None:
         self._file = file
         self._owns_file = owns_file
+        self._pcap_header: pcap.PcapHeader | None = None
         st = Stream(file, b"")
         try:
             head = st.more(28)
@@ -72,6 +75,7 @@ class CaptureReader:
                 self.version = (0, 0)
                 return iter(())
             header = pcap.parse_header(head)
+            self._pcap_header = header
             self.version = header.version
             st.interfaces.append(header.interface())
             st.off = pcap.FILE_HEADER_LEN
@@ -133,6 +137,22 @@ class CaptureReader:
 
     def iter_records(self) -> Iterator[Record]:
         """Fast API: (timestamp_ns, link_type, data, original_length, interface) tuples."""
+        return self._records
+
+    def iter_records_skipping(self, skip: ShareSkip) -> Iterator[Record] | None:
+        """`iter_records` passing over other shares' common frames (`share.ShareSkip`).
+
+        Only an Ethernet pcap file not yet read from can skip this way: None for any other.
+        """
+        records = self._records
+        header = self._pcap_header
+        if header is None or header.link_type != 1 or not (
+            inspect.isgenerator(records)
+            and inspect.getgeneratorstate(records) == inspect.GEN_CREATED
+        ):
+            return None
+        self._records = pcap.iter_pcap(self._stream, header, skip)
+        self._packets = starmap(CapturedPacket, self._records)
         return self._records
 
     # State -----------------------------------------------------------------------------------
