@@ -8,7 +8,7 @@ benchmarks/synth.py, then runs, one after the other and each as its own process:
 
 - `synack analyze CAPTURE --json --jobs N` (N = --jobs, default the CPU count; records to
   /dev/null), then the same with `--jobs 1`,
-- with --compiled, the one-process run with the analysis modules compiled by mypyc (a
+- with --compiled, the same two runs with the per-packet modules compiled by mypyc (a
   temporary copy; the package itself stays pure Python),
 - `tshark -2 -r CAPTURE -T fields -e tcp.analysis.*` (the same analysis flags and initial RTT),
 - `tcpdump -nn -r CAPTURE` (one text line per packet),
@@ -135,6 +135,7 @@ def measure(name: str, argv: list[str], env: dict[str, str] | None = None) -> Re
 COMPILED_MODULES = [
     "synack/analyze/flags.py", "synack/analyze/rfc.py", "synack/analyze/zeek.py",
     "synack/analyze/tracker.py", "synack/analyze/summary.py", "synack/analyze/engine.py",
+    "synack/capture/pcap.py", "synack/capture/share.py", "synack/analyze/parallel.py",
 ]
 
 
@@ -183,7 +184,9 @@ def main(argv: list[str] | None = None) -> int:
         ("synack analyze --json --jobs 1", [*analyze, "--jobs", "1"], None),
     ]
     if args.compiled:
-        tools.append(("synack --jobs 1 (mypyc)", [*analyze, "--jobs", "1"], compiled_env()))
+        env = compiled_env()
+        tools.append((f"synack --jobs {jobs} (mypyc)", [*analyze, "--jobs", str(jobs)], env))
+        tools.append(("synack --jobs 1 (mypyc)", [*analyze, "--jobs", "1"], env))
     if shutil.which("tshark"):
         cmd = ["tshark", "-2", "-n", "-r", str(capture), "-T", "fields"]
         for f in TSHARK_FIELDS:
