@@ -24,11 +24,13 @@ from synack.analyze.output import (
 )
 from synack.analyze.summary import ConnectionRecord
 from synack.analyze.tracker import Connection
+from synack.cli.paths import OutputFile
 from synack.wire.errors import ParseError
 
 EXIT_OK = 0
 EXIT_UNREADABLE = 1
 EXIT_TRUNCATED = 3
+EXIT_UNWRITABLE = 4
 
 # Timelines keep every packet of a connection until it finishes.
 TIMELINE_PACKETS = 1_000_000
@@ -53,13 +55,14 @@ def _usable_cpus() -> int:
 @click.command(
     epilog=(
         "Exit status: 0 analysis complete; 1 the file cannot be read as a capture; 2 bad usage; "
-        "3 the capture is truncated or corrupt (connections up to the damage are reported)."
+        "3 the capture is truncated or corrupt (connections up to the damage are reported); "
+        "4 the --html report cannot be written."
     )
 )
 @click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per connection per line.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per connection.")
-@click.option("--html", "html", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--html", "html", type=OutputFile(),
               help="Write a self-contained HTML report with ladder diagrams to FILE.")
 @click.option("--timeline", is_flag=True,
               help="Both endpoints' inferred states after every packet.")
@@ -146,7 +149,11 @@ def command(
     if html:
         from synack.analyze.report_html import write_report
 
-        write_report(html, capture.name, html_conns, stats)
+        try:
+            write_report(html, capture.name, html_conns, stats)
+        except OSError as exc:
+            _warn(f"synack analyze: cannot write {html}: {exc.strerror or exc}")
+            sys.exit(EXIT_UNWRITABLE)
         _warn(f"wrote {html}")
     _report_stats(capture, stats)
     if stats.truncated is not None:

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
+from synack.cli.paths import OutputFile
 from synack.scenarios.catalog import SCENARIOS
 from synack.scenarios.render import print_transcript
 
 
 @click.command(name="demo")
 @click.argument("scenario", required=False, default="default", metavar="[SCENARIO]")
-@click.option("--pcap", "pcap", type=click.Path(dir_okay=False), default=None,
+@click.option("--pcap", "pcap", type=OutputFile(), default=None,
               help="Also write what crossed the client's interface to this pcap/pcapng file.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the simulated network (same seed, same bytes).")
 @click.option("--list", "list_", is_flag=True, help="List the scenarios, one line each.")
-def command(scenario: str, pcap: str | None, seed: int, list_: bool) -> None:
+def command(scenario: str, pcap: Path | None, seed: int, list_: bool) -> None:
     """Run a seed scenario on the simulated network and show every segment.
 
     Each segment is printed exactly as `tcpdump -nn` prints it, interleaved with both endpoints'
@@ -34,5 +37,8 @@ def command(scenario: str, pcap: str | None, seed: int, list_: bool) -> None:
     lab = chosen.run(seed)
     print_transcript(lab.transcript.entries)
     if pcap is not None:
-        lab.write_pcap(pcap)
+        try:
+            lab.write_pcap(pcap)
+        except OSError as exc:
+            raise click.ClickException(f"cannot write {pcap}: {exc.strerror or exc}") from None
         click.echo(f"wrote {len(lab.records)} packets to {pcap}", err=True)

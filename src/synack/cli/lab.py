@@ -19,7 +19,7 @@ from typing import Any, TextIO
 
 import click
 
-from synack.cli.serve import LinkOptions, link_options, require_root
+from synack.cli.serve import LinkOptions, link_options, open_trace, require_root
 from synack.net.tun import Tun, TunLink, private_netns
 
 KERNEL_PORT = 8000
@@ -42,11 +42,11 @@ class Lab:
     """A traced Stack on a TUN device in the current namespace, plus kernel-side helpers."""
 
     def __init__(self, opts: LinkOptions, out: TextIO | None, device: Tun | None = None) -> None:
-        from synack.net.aio import Stack, WireTrace, default_config
+        from synack.net.aio import Stack, default_config
 
         self.opts = opts
         self.out = out
-        self.trace = WireTrace(out, opts.pcap, packets=out is not None, states=out is not None)
+        self.trace = open_trace(opts, out, out is not None)
         self.drop: Callable[[bytes], bool] | None = None
         self.stack = Stack.open(
             opts.link, name=opts.tun, device=device, config=default_config(opts.link.mtu),

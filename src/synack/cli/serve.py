@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import click
 
+from synack.cli.paths import OutputFile
 from synack.net.tun import TunLink, tun_unavailable_reason
 
 if TYPE_CHECKING:  # keeps `--help` free of the driver's imports
@@ -71,7 +72,7 @@ def link_options(func: Callable[..., Any]) -> Callable[..., Any]:
                      help="Prefix length of the link."),
         click.option("--mtu", type=click.IntRange(576, 65535), default=1500, show_default=True,
                      help="Link MTU (576 to 65535; at least 1280 for IPv6)."),
-        click.option("--pcap", type=click.Path(dir_okay=False), default=None,
+        click.option("--pcap", type=OutputFile(), default=None,
                      help="Write every packet to this capture (pcapng if it ends in .pcapng)."),
         click.option("--quiet", "-q", is_flag=True, help="Do not print packets and states."),
     ]
@@ -89,11 +90,21 @@ def require_root(name: str, *, netns: bool = False) -> None:
         sys.exit(EXIT_UNAVAILABLE)
 
 
+def open_trace(opts: LinkOptions, out: TextIO | None, shown: bool) -> WireTrace:
+    """What prints packets and state changes to `out` (if `shown`) and writes --pcap."""
+    from synack.net.aio import WireTrace
+
+    try:
+        return WireTrace(out, opts.pcap, packets=shown, states=shown)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {opts.pcap}: {exc.strerror or exc}") from None
+
+
 def open_stack(opts: LinkOptions, out: TextIO) -> tuple[Stack, WireTrace]:
     """A Stack on a new TUN device, printing to `out` (nothing with --quiet) and writing --pcap."""
-    from synack.net.aio import Stack, WireTrace, default_config
+    from synack.net.aio import Stack, default_config
 
-    trace = WireTrace(out, opts.pcap, packets=not opts.quiet, states=not opts.quiet)
+    trace = open_trace(opts, out, not opts.quiet)
     stack = Stack.open(opts.link, name=opts.tun, config=default_config(opts.link.mtu),
                        tap=trace.tap, on_transition=trace.on_transition)
     return stack, trace
