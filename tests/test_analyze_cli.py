@@ -143,3 +143,26 @@ def test_table_shows_ipv6_addresses(tmp_path: Path) -> None:
     code, out, _ = run(str(path))
     assert code == 0
     assert "[2001:db8::1]:50123 → [2001:db8::2]:443" in out
+
+
+@pytest.mark.parametrize("mode", [[], ["--json"], ["--csv"]])
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path, mode: list[str]) -> None:
+    """`synack analyze big.pcap | head -1`: exit status 0 and nothing on stderr, whether the
+    pipe closes while records stream out or while the table is drawn."""
+    import subprocess
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import synth
+
+    path = tmp_path / "many.pcap"
+    synth.generate(path, packets=8000, seed=2)  # far more output than a pipe holds
+    cmd = [sys.executable, "-m", "synack", "analyze", str(path), "--jobs", "1", *mode]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stderr is not None
+    first = proc.stdout.read(20)
+    proc.stdout.close()  # as `head` does
+    err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0, err
+    assert first
+    assert err == b""

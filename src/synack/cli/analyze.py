@@ -7,7 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, NoReturn
 
 import click
 from rich.console import Console
@@ -100,7 +100,9 @@ def command(
     html_conns: list[tuple[ConnectionRecord, Connection]] = []
     keep = TIMELINE_PACKETS if timeline else (HTML_PACKETS if html else 0)
     keep_conns = 0 if timeline else (HTML_CONNECTIONS if html else 0)
-    console = Console(file=stdout, width=max(Console(file=stdout).width, 200)) if table else None
+    console = (
+        _PipeConsole(file=stdout, width=max(Console(file=stdout).width, 200)) if table else None
+    )
 
     def on_record(rec: ConnectionRecord, conn: Connection) -> None:
         rows = conn.packets
@@ -135,9 +137,7 @@ def command(
         finally:
             out.flush()  # what was analysed before a failure is still written
     except BrokenPipeError:  # `synack analyze big.pcap --json | head`
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        sys.exit(EXIT_OK)
+        _reader_gone()
     except ParseError as exc:
         _warn(f"synack analyze: {capture}: {exc.message}")
         sys.exit(EXIT_UNREADABLE)
@@ -145,7 +145,10 @@ def command(
         _warn(f"synack analyze: {capture}: {exc.strerror or exc}")
         sys.exit(EXIT_UNREADABLE)
     if table is not None and console is not None:
-        table.render(console)
+        try:
+            table.render(console)
+        except BrokenPipeError:  # `synack analyze big.pcap | head`
+            _reader_gone()
     if html:
         from synack.analyze.report_html import write_report
 
@@ -158,6 +161,20 @@ def command(
     _report_stats(capture, stats)
     if stats.truncated is not None:
         sys.exit(EXIT_TRUNCATED)
+
+
+def _reader_gone() -> NoReturn:
+    """The reader of stdout went away (`| head`): not an error; stop quietly."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(EXIT_OK)
+
+
+class _PipeConsole(Console):
+    """A console whose closed pipe raises BrokenPipeError (rich's own exits with status 1)."""
+
+    def on_broken_pipe(self) -> None:
+        raise BrokenPipeError
 
 
 class _Batched:
