@@ -14,6 +14,8 @@ runs on a 64 KiB-MTU TUN link (one write per 64 KiB segment); the kernel's veth 
 offloads (GSO/GRO). synack's TUN device carries the virtio-net header so that the kernel computes
 and checks TCP checksums (`--no-checksum-offload`: synack does both itself). `--profile` prints
 where synack's process spends its time, by layer.
+`benchmarks/bench_tun_echo.py` runs the same synack echo server without a device, against a
+scripted Linux client, for repeatable counts (e.g. `perf stat -e instructions:u`).
 `--idle N` holds N quiet connections open to each echo server while its connection rate is timed
 (the work per packet must not grow with the connections a server holds); the kernel's echo server
 is then the same asyncio.Protocol on kernel sockets, since one connection at a time cannot hold

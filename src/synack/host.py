@@ -24,7 +24,10 @@ from synack.tcp.connection import (
     ChallengeAckLimiter,
     Connection,
     IPAddress,
+    SegmentFields,
+    SynOffer,
     TransitionCallback,
+    fields_segment,
     reset_for,
 )
 from synack.tcp.isn import IsnGenerator
@@ -70,6 +73,15 @@ _ECT0: Final = 2  # RFC 3168 §5 ECN codepoints
 _CE: Final = 3
 _TCP: Final = struct.Struct("!HHIIHHHH")
 _TCP_TS: Final = struct.Struct("!HHIIHHHHIII")  # header + nop, nop, timestamps
+# An IPv4 header and a TCP header with nop, nop, timestamps, as far as receiving needs them:
+# version/IHL, TOS, length, flags/fragment offset, protocol, addresses; ports, SEQ, ACK,
+# offset/flags, window, urgent pointer, option kinds (nop, nop, kind, length), TSval.
+_V4_TCP_TS: Final = struct.Struct("!BBH2xHxB2x4s4sHHIIHH2xHII4x")
+# Whole headers of outgoing packets: IPv4 (no options) and TCP without options, with nop, nop,
+# timestamps, or with Linux's SYN options.
+_OUT_PLAIN: Final = struct.Struct("!BBHHHBBH4s4sHHIIHHHH")
+_OUT_TS: Final = struct.Struct("!BBHHHBBH4s4sHHIIHHHHIII")
+_OUT_SYN: Final = struct.Struct("!BBHHHBBH4s4sHHIIHHHHHHIIIBBBB")
 _TS_KIND: Final = b"\x01\x01\x08\x0a"
 # A header with Linux's SYN options: mss, sackOK, TS, nop, wscale (kind/length bytes as fields).
 _TCP_SYN: Final = struct.Struct("!HHIIHHHHHHIIIBBBB")
@@ -132,12 +144,18 @@ class Host:
         self._packed = frozenset(a.packed for a in self.addresses)
         self.config = config if config is not None else TcpConfig()
         self.stats = HostStats()
-        self.on_transition: TransitionCallback | None = None
+        self._on_transition: TransitionCallback | None = None
+        # Connections queue StateChanged events (False: a driver that reads none, as the asyncio
+        # Stack without an event hook, saves making them).
+        self.state_events = True
         self._isn = IsnGenerator(secret)
         self._limiter = ChallengeAckLimiter(self.config.challenge_ack_limit)
         self._conns: dict[Key, Connection] = {}
         self._conns_peak = 0
         self._listeners: dict[int, Listener] = {}
+        # How many connections wait in accept queues, of every port (read-only: a driver checks
+        # it before asking each listener).
+        self.acceptable = 0
         self._parent: dict[Connection, Listener] = {}
         # TIME-WAIT records by `_tw_key` (the 4-tuple as one bytes object: fewer objects per entry).
         self._tw: dict[bytes, bytes] = {}
@@ -157,11 +175,15 @@ class Host:
         self._interned: dict[bytes, IPAddress] = {a.packed: a for a in self.addresses}
         self._bytes: dict[bytes, bytes] = {}  # one bytes object per packed address
         self._pseudo: dict[bytes, int] = {}  # TCP pseudo-header sums (length 0) by src + dst
+        self._pair_sums: dict[bytes, tuple[int, int]] = {}  # `_sums_of` by IPv4 src + dst
         # The device checks and completes TCP checksums (a TUN device with the virtio-net header):
         # arriving TCP checksums are not verified, and outgoing IPv4 segments carry only the
         # pseudo-header sum in their checksum field (CHECKSUM_PARTIAL; the device adds the
         # segment's sum from csum_start = the IP header length, into csum_offset = 16).
         self.checksum_offload = checksum_offload
+        # Segments to connections past their handshake go as header fields (False: always as
+        # TcpSegments, the general path; tests compare the two).
+        self.fast_lane = True
         # IPv4 headers by (src + dst, length, ECN codepoint).
         self._v4_heads: dict[tuple[bytes, int, int], bytes] = {}
 
@@ -183,6 +205,7 @@ class Host:
         listener = self._listeners.pop(port, None)
         if listener is None:
             return
+        self.acceptable -= len(listener.accept_queue)
         for conn in [*listener.pending, *listener.accept_queue]:
             conn.abort(now)
         self._flush()
@@ -192,6 +215,7 @@ class Host:
         listener = self._listeners.get(port)
         if listener is None or not listener.accept_queue:
             return None
+        self.acceptable -= 1
         return listener.accept_queue.popleft()
 
     def connect(
@@ -236,6 +260,26 @@ class Host:
         return conn
 
     @property
+    def on_transition(self) -> TransitionCallback | None:
+        """Called with (connection, old state, new state, cause) at every state change of the
+        host's connections (TIME-WAIT records included)."""
+        return self._on_transition
+
+    @on_transition.setter
+    def on_transition(self, hook: TransitionCallback | None) -> None:
+        self._on_transition = hook
+        # Connections call the host only while someone listens (see `_hook`).
+        report = self._hook()
+        for conn in self._conns.values():
+            if conn.on_transition is None or conn.on_transition == self._report:
+                conn.on_transition = report
+
+    def _hook(self) -> TransitionCallback | None:
+        """The transition hook of the host's connections: the host's report, or None while
+        nobody listens (a call per state change saved)."""
+        return self._report if self._on_transition is not None else None
+
+    @property
     def connections(self) -> Iterator[Connection]:
         """Every connection the host tracks (TIME-WAIT records excluded)."""
         return iter(list(self._conns.values()))
@@ -258,56 +302,107 @@ class Host:
         """One IP packet from the network. Malformed or corrupted packets are counted, dropped."""
         stats = self.stats
         stats.packets_received += 1
-        try:
-            if len(data) >= 40 and data[0] == 0x45 and data[9] == 6 and not (
-                int.from_bytes(data[6:8], "big") & 0x3FFF
+        if len(data) >= 52 and self.fast_lane:
+            # The most common packet of all, decoded in one step: IPv4 without options, not a
+            # fragment, a TCP header with nop, nop, timestamps, for a connection past its
+            # handshake (`Connection.fields_arrived`). Anything else (or any doubt: a bad
+            # checksum, an address not ours) goes on below, where it is counted.
+            (vihl, tos, total, frag, proto, src, dst, sport, dport, seq, ack, word, window,
+             urgent, kind, tsval) = _V4_TCP_TS.unpack_from(data)
+            if (
+                vihl == 0x45 and proto == 6 and not frag & 0x3FFF and word & 0xF000 == 0x8000
+                and kind == 0x0101080A and 52 <= total <= len(data) and dst in self._packed
+                and not int.from_bytes(data[:20], "big") % 0xFFFF
+                and (self.checksum_offload or self._tcp_checksum_ok(data, total, src, dst))
+                and (conn := self._conns.get((dst, dport, src, sport))) is not None
+                and conn.fields_arrived(sport, dport, seq, ack, word & 0x1FF, window, urgent,
+                                        tsval, data[52:total], now, tos & 3 == _CE)
             ):
+                stats.segments_accepted += 1
+                self._flush()
+                return
+        if len(data) >= 40:
+            vihl, tos, total, _, frag, _, proto, _, src, dst = _V4.unpack_from(data)
+            if vihl == 0x45 and proto == 6 and not frag & 0x3FFF:
                 # IPv4 without options, not a fragment: the common case, decoded in place.
-                total = int.from_bytes(data[2:4], "big")
                 if total > len(data) or total < 40:
                     stats.malformed += 1
                     return
-                src = data[12:16]
-                dst = data[16:20]
                 if dst not in self._packed:
                     stats.not_for_us += 1
                     return
-                tcp = data[20:total]
-                pair = src + dst
-                pseudo = self._pseudo.get(pair)
-                if pseudo is None:
-                    pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
-                if ones_complement_sum(data[:20]) != 0xFFFF or (
-                    not self.checksum_offload
-                    and ones_complement_sum(tcp, pseudo + len(tcp)) != 0xFFFF
+                # RFC 1071: the header's words sum to 0xFFFF, i.e. to 0 modulo 0xFFFF.
+                if int.from_bytes(data[:20], "big") % 0xFFFF or (
+                    not self.checksum_offload and not self._tcp_checksum_ok(data, total, src, dst)
                 ):
                     stats.bad_checksum += 1
                     return
-                seg = _parse_tcp_fast(tcp)
-                ce = data[1] & 3 == _CE
-            else:
-                packet, seg = parse_tcp_packet(data)
-                src = packet.header.src.packed
-                dst = packet.header.dst.packed
-                if dst not in self._packed:
-                    stats.not_for_us += 1
+                if self.fast_lane and self._other_fields(data, total, src, dst, tos, now):
                     return
-                tcp = packet.payload
-                header = packet.header
-                tclass = header.tos if isinstance(header, IPv4Header) else header.traffic_class
-                ce = tclass & 3 == _CE
-                ihl = (data[0] & 15) * 4
-                tcp_ok = self.checksum_offload or ones_complement_sum(
-                    tcp, pseudo_header_sum(src, dst, 6, len(tcp))
-                ) == 0xFFFF
-                if not tcp_ok or (
-                    packet.version == 4 and ones_complement_sum(data[:ihl]) != 0xFFFF
-                ):
-                    stats.bad_checksum += 1
+                try:
+                    seg = _parse_tcp_fast(data[20:total])
+                except (ParseError, ValueError):
+                    stats.malformed += 1
                     return
+                self._segment_arrived(src, dst, seg, tos & 3 == _CE, now)
+                return
+        try:
+            packet, seg = parse_tcp_packet(data)
         except (ParseError, ValueError):
             stats.malformed += 1
             return
+        src = packet.header.src.packed
+        dst = packet.header.dst.packed
+        if dst not in self._packed:
+            stats.not_for_us += 1
+            return
+        tcp = packet.payload
+        header = packet.header
+        tclass = header.tos if isinstance(header, IPv4Header) else header.traffic_class
+        ihl = (data[0] & 15) * 4
+        tcp_ok = self.checksum_offload or ones_complement_sum(
+            tcp, pseudo_header_sum(src, dst, 6, len(tcp))
+        ) == 0xFFFF
+        if not tcp_ok or (packet.version == 4 and ones_complement_sum(data[:ihl]) != 0xFFFF):
+            stats.bad_checksum += 1
+            return
+        self._segment_arrived(src, dst, seg, tclass & 3 == _CE, now)
+
+    def _other_fields(
+        self, data: bytes, total: int, src: bytes, dst: bytes, tos: int, now: float
+    ) -> bool:
+        """For a verified IPv4 packet, the shapes besides the one `receive_packet` decodes
+        first: a SYN with Linux's options for a listener (`_syn_fields`), and a segment without
+        options for a connection past its handshake (`Connection.fields_arrived`), both
+        without a TcpSegment. False: nothing was done."""
+        word = (data[32] << 8) | data[33]
+        hlen = word >> 10 & 0x3C
+        if hlen == 40 and total >= 60:
+            (sport, dport, seq, ack, _, window, _, _, mss_kind, mss, sack_ts_kind, tsval, _, nop,
+             ws_kind, ws_len, shift) = _TCP_SYN.unpack_from(data, 20)
+            return (
+                mss_kind == 0x0204 and sack_ts_kind == 0x0402080A and nop == 1 and ws_kind == 3
+                and ws_len == 3
+                and self._syn_fields((dst, dport, src, sport), seq, ack, word & 0x1FF, window,
+                                     (mss, shift, True, tsval), now)
+            )
+        if hlen == 20:
+            sport, dport, seq, ack, _, window, _, urgent = _TCP.unpack_from(data, 20)
+            conn = self._conns.get((dst, dport, src, sport))
+            if conn is not None and conn.fields_arrived(
+                sport, dport, seq, ack, word & 0x1FF, window, urgent, None, data[40:total], now,
+                tos & 3 == _CE,
+            ):
+                self.stats.segments_accepted += 1
+                self._flush()
+                return True
+        return False
+
+    def _segment_arrived(self, src: bytes, dst: bytes, seg: TcpSegment, ce: bool,
+                         now: float) -> None:
+        """A verified segment for one of our addresses: to its connection, TIME-WAIT record or
+        listener, or answered with RST."""
+        stats = self.stats
         stats.segments_accepted += 1
         key = (dst, seg.dst_port, src, seg.src_port)
         conn = self._conns.get(key)
@@ -324,8 +419,17 @@ class Host:
             return
         self._reply_reset(key, seg)  # RFC 9293 §3.10.7.1: no connection
 
+    def _tcp_checksum_ok(self, data: bytes, total: int, src: bytes, dst: bytes) -> bool:
+        """Whether the TCP segment of an IPv4 packet without options verifies (RFC 9293 §3.1)."""
+        pair = src + dst
+        pseudo = self._pseudo.get(pair)
+        if pseudo is None:
+            pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
+        return ones_complement_sum(data[20:total], pseudo + total - 20) == 0xFFFF
+
     def packets_to_send(self) -> list[bytes]:
-        self._flush()
+        if self._dirty:
+            self._flush()
         out = self._out
         if not out:
             return []
@@ -334,7 +438,8 @@ class Host:
         return out
 
     def next_deadline(self) -> float | None:
-        self._flush()
+        if self._dirty:
+            self._flush()
         timers = self._timers
         while timers:
             when, _, conn = timers[0]
@@ -384,7 +489,7 @@ class Host:
         return news if news is not None else {}
 
     def _report(self, conn: Connection, old: State, new: State, cause: str) -> None:
-        callback = self.on_transition
+        callback = self._on_transition
         if callback is not None:
             callback(conn, old, new, cause)
 
@@ -416,15 +521,82 @@ class Host:
             pseudo = self._pseudo[pair] = pseudo_header_sum(src, dst, 6, 0)
         tcp = _build_tcp_fast(seg, src, dst, pseudo, self.checksum_offload)
         # The IPv4 header differs only in its total length: one per (addresses, length).
-        hkey = (pair, len(tcp), ecn)
-        head = self._v4_heads.get(hkey)
+        head = self._v4_heads.get((pair, len(tcp), ecn))
         if head is None:
-            if len(self._v4_heads) >= 4096:
-                self._v4_heads.clear()
-            raw = _V4.pack(0x45, ecn, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
-            head = raw[:10] + internet_checksum(raw).to_bytes(2, "big") + raw[12:]
-            self._v4_heads[hkey] = head
+            head = self._v4_head(src, dst, len(tcp), ecn)
         return head + tcp
+
+    def _fields_packet(self, key: Key, fields: SegmentFields, ecn: int = 0) -> bytes:
+        """`_packet` for a segment queued as `SegmentFields`, built without a TcpSegment (for
+        IPv4: the same bytes as `_packet(..., fields_segment(...))`), in one pack.
+
+        RFC 1071: since 2**16 = 1 modulo 0xFFFF, a one's complement sum of 16-bit words is the
+        plain sum of the header's fields (32-bit ones whole) modulo 0xFFFF, 0 read as 0xFFFF;
+        so both checksums come from the field values, without the header's bytes.
+        """
+        src, sport, dst, dport = key
+        if len(src) != 4:
+            return self._packet(src, dst, fields_segment(sport, dport, fields), ecn)
+        flags, seq, ack, window, tsval, tsecr, payload, syn = fields
+        pair = src + dst
+        sums = self._pair_sums.get(pair)
+        if sums is None:
+            sums = self._sums_of(pair)
+        pseudo, ip_words = sums
+        length = (20 if tsval is None else 32 if syn is None else 40) + len(payload)
+        total = 20 + length
+        # TTL 64, DF, ident 0, as build_tcp_packet
+        ip_csum = 0xFFFF - ((ip_words + ecn + total) % 0xFFFF or 0xFFFF)
+        if self.checksum_offload:  # the pseudo-header sum only (CHECKSUM_PARTIAL)
+            csum = (pseudo + length) % 0xFFFF or 0xFFFF
+        else:
+            words = pseudo + length + sport + dport + seq + ack + window
+            if payload:
+                words += int.from_bytes(payload, "big") << (8 if len(payload) & 1 else 0)
+            if tsval is None:
+                words += 0x5000 | flags
+            elif syn is not None:
+                words += (0xA000 | flags) + 0x0204 + syn[0] + 0x0402080A + tsval + tsecr + (
+                    0x0103 + 0x0300 + syn[1]  # nop, wscale kind / length, shift
+                )
+            else:
+                words += (0x8000 | flags) + 0x0101080A + tsval + tsecr
+            csum = 0xFFFF - (words % 0xFFFF or 0xFFFF)
+        if tsval is None:
+            head = _OUT_PLAIN.pack(0x45, ecn, total, 0, 0x4000, 64, 6, ip_csum, src, dst,
+                                   sport, dport, seq, ack, 0x5000 | flags, window, csum, 0)
+        elif syn is not None:  # Linux's SYN options: mss, sackOK, TS, nop, wscale
+            head = _OUT_SYN.pack(0x45, ecn, total, 0, 0x4000, 64, 6, ip_csum, src, dst,
+                                 sport, dport, seq, ack, 0xA000 | flags, window, csum, 0, 0x0204,
+                                 syn[0], 0x0402080A, tsval, tsecr, 1, 3, 3, syn[1])
+        else:
+            head = _OUT_TS.pack(0x45, ecn, total, 0, 0x4000, 64, 6, ip_csum, src, dst,
+                                sport, dport, seq, ack, 0x8000 | flags, window, csum, 0,
+                                0x0101080A, tsval, tsecr)
+        return head + payload if payload else head
+
+    def _sums_of(self, pair: bytes) -> tuple[int, int]:
+        """For IPv4 source + destination `pair`: the TCP pseudo-header sum (length 0), and the
+        IPv4 header's fields but TOS and length summed (as `_fields_packet` needs them)."""
+        if len(self._pair_sums) >= 4096:
+            self._pair_sums.clear()
+        src, dst = pair[:4], pair[4:]
+        sums = (
+            pseudo_header_sum(src, dst, 6, 0),
+            0x4500 + 0x4000 + 0x4006 + int.from_bytes(src, "big") + int.from_bytes(dst, "big"),
+        )
+        self._pair_sums[pair] = sums
+        return sums
+
+    def _v4_head(self, src: bytes, dst: bytes, length: int, ecn: int) -> bytes:
+        """The IPv4 header of a TCP segment of `length` bytes (kept: it differs between packets
+        only in its total length)."""
+        if len(self._v4_heads) >= 4096:
+            self._v4_heads.clear()
+        raw = _V4.pack(0x45, ecn, 20 + length, 0, 0x4000, 64, 6, 0, src, dst)
+        head = raw[:10] + internet_checksum(raw).to_bytes(2, "big") + raw[12:]
+        self._v4_heads[(src + dst, length, ecn)] = head
+        return head
 
     def _new_connection(
         self, key: Key, now: float, iss: int | None = None, passive: bool = False,
@@ -432,18 +604,21 @@ class Host:
     ) -> Connection:
         lp, lport, rp, rport = key = self._key(*key)
         if iss is None:
-            iss = self._isn.isn(lp, lport, rp, rport, now)
+            iss, ts_offset = self._isn.isn_and_ts_offset(lp, lport, rp, rport, now)
+        else:
+            ts_offset = self._isn.ts_offset(lp, lport, rp, rport)
         conn = Connection(
             (self._address(lp), lport), (self._address(rp), rport),
             config=config if config is not None else self.config, iss=iss,
-            ts_offset=self._isn.ts_offset(lp, lport, rp, rport), host=self, limiter=self._limiter,
+            ts_offset=ts_offset, host=self, limiter=self._limiter,
         )
         conn.host_key = key
+        conn.state_events = self.state_events
         self._conns[key] = conn
         if len(self._conns) > self._conns_peak:
             self._conns_peak = len(self._conns)
         if not passive:
-            conn.on_transition = self._report
+            conn.on_transition = self._hook()
         return conn
 
     def _ephemeral_port(self, local: IPAddress, remote: IPAddress, remote_port: int) -> int:
@@ -464,31 +639,34 @@ class Host:
         """Collect output, timers and state of every connection touched since the last flush."""
         dirty = self._dirty
         while dirty:
-            conn = next(iter(dirty))
-            del dirty[conn]
-            self._collect(conn)
+            self._dirty = {}  # touches made while collecting land here, for the next round
+            for conn in dirty:
+                self._collect(conn)
+            dirty = self._dirty
 
     def _collect(self, conn: Connection) -> None:
         key = conn.host_key
         if key is None:
             return
-        segments = conn.segments_to_send()
-        if segments:
-            local, remote = key[0], key[2]
+        if conn._out:
             out = self._out
-            packet = self._packet
+            segments = conn.take_output()
             ect = conn.ect_sent
             for seg in segments:
-                out.append(packet(local, remote, seg, _ECT0 if ect and id(seg) in ect else 0))
+                ecn = _ECT0 if ect and id(seg) in ect else 0
+                if isinstance(seg, tuple):
+                    out.append(self._fields_packet(key, seg, ecn))
+                else:
+                    out.append(self._packet(key[0], key[2], seg, ecn))
         if self._conns.get(key) is not conn:
             return
-        state = conn.state
-        listener = self._parent.get(conn) if self._parent else None
-        if listener is not None and state is not _SYN_RECEIVED:
-            del self._parent[conn]
+        state = conn._state
+        if self._parent and state is not _SYN_RECEIVED and conn in self._parent:
+            listener = self._parent.pop(conn)
             listener.pending.discard(conn)
             if state is not _LISTEN and state is not _CLOSED:
                 listener.accept_queue.append(conn)  # handshake complete: accept() returns it
+                self.acceptable += 1
         if state is _CLOSED or state is _LISTEN:
             self._forget(key, conn)
             return
@@ -545,13 +723,41 @@ class Host:
     def _spawn(
         self, listener: Listener, key: Key, seg: TcpSegment, now: float, iss: int | None
     ) -> None:
+        self._child(listener, key, now, iss).segment_arrived(seg, now)
+        self._flush()
+
+    def _child(self, listener: Listener, key: Key, now: float, iss: int | None) -> Connection:
+        """A new connection in LISTEN for the SYN of `key` (it goes to SYN-RECEIVED)."""
         conn = self._new_connection(key, now, iss, passive=True, config=listener.config)
         conn.listen()
-        conn.on_transition = self._report
+        conn.on_transition = self._hook()
         listener.pending.add(conn)
         self._parent[conn] = listener
-        conn.segment_arrived(seg, now)
+        return conn
+
+    def _syn_fields(
+        self, key: Key, seq: int, ack: int, flags: int, window: int, offer: SynOffer, now: float
+    ) -> bool:
+        """`_segment_arrived` for a segment with Linux's SYN options given by its fields, when
+        it is a SYN (without ACK or RST) for a listener and no connection: as `_listen_segment`
+        and `_spawn`, without a TcpSegment. False: nothing was done."""
+        if flags & (SYN | ACK | RST) != SYN or key in self._conns or (
+            self._tw and _tw_key(key) in self._tw
+        ):
+            return False
+        listener = self._listeners.get(key[1])
+        if listener is None or (listener.address is not None and listener.address.packed != key[0]):
+            return False
+        self.stats.segments_accepted += 1
+        if len(listener.pending) >= listener.backlog or len(listener.accept_queue) >= (
+            listener.backlog
+        ):
+            self.stats.syn_dropped += 1
+            return True
+        self._child(listener, key, now, None).syn_fields_arrived(seq, ack, flags, window, offer,
+                                                                 now)
         self._flush()
+        return True
 
     def _reply_reset(self, key: Key, seg: TcpSegment) -> None:
         rst = reset_for(seg)
@@ -574,7 +780,7 @@ class Host:
             conn.rcv_window,
         )
         self._tw_fifo.append(tk)
-        if self.on_transition is not None:
+        if self._on_transition is not None:
             self._tw_conns[tk] = conn
 
     def _expire_time_wait(self, now: float) -> None:

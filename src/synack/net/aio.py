@@ -4,11 +4,12 @@ A `Stack` owns one TUN device and one sans-I/O Host and moves packets between th
 event loop, the way aioquic's asyncio layer drives `QuicConnection`:
 
 - a reader callback (`loop.add_reader`) reads every waiting packet, feeds each to
-  `host.receive_packet(data, now)`, then services the connections and writes
-  `host.packets_to_send()` to the device;
+  `host.receive_packet(data, now)`, writes what the host answered by itself (SYN-ACKs, ACKs),
+  then services the connections and writes `host.packets_to_send()` to the device;
 - one `loop.call_at` handle is kept on `host.next_deadline()` and re-armed after every batch;
 - program calls (write, close, connect) schedule one flush with `loop.call_soon`, so a burst of
-  writes leaves in one batch.
+  writes leaves in one batch; calls made from a protocol callback during a pass leave at the end
+  of that pass.
 
 `now` is `loop.time()` (monotonic seconds) throughout, so deadlines map onto `call_at` unchanged.
 
@@ -68,6 +69,7 @@ class Stack:
         self.tun = tun
         self.loop = loop or asyncio.get_running_loop()
         self.tap = tap
+        self._on_event: EventHook | None = None
         self.on_event = on_event
         self._transports: dict[Any, SynackTransport] = {}
         self._watched: dict[Any, None] = {}  # connections whose events are drained (no transport)
@@ -91,6 +93,17 @@ class Stack:
             tun.set_offload(TUN_F_CSUM)
             tun.trust_partial = True
         self.loop.add_reader(tun.fileno(), self._on_readable)
+
+    @property
+    def on_event(self) -> EventHook | None:
+        """Called with every event of every connection (StateChanged included)."""
+        return self._on_event
+
+    @on_event.setter
+    def on_event(self, hook: EventHook | None) -> None:
+        self._on_event = hook
+        # Without a hook nobody reads StateChanged events: connections need not make them.
+        self.host.state_events = hook is not None
 
     # ---- construction ---------------------------------------------------------------------------
 
@@ -177,13 +190,17 @@ class Stack:
             inbox, self._inbox = self._inbox, []
             for early in inbox:
                 host.receive_packet(early, now)
-        for _ in range(_READ_BATCH):
-            packet = tun.read()
-            if packet is None:
-                break
-            if tap is not None:
+        receive = host.receive_packet
+        if tap is None:
+            for packet in tun.read_many(_READ_BATCH):
+                receive(packet, now)
+        else:
+            for packet in tun.read_many(_READ_BATCH):
                 tap(time.time_ns(), packet, False)
-            host.receive_packet(packet, now)
+                receive(packet, now)
+        # What the host answered by itself (a SYN-ACK, an ACK) leaves before the programs run,
+        # so the peer can go on meanwhile; the order on the wire is the same either way.
+        self._send()
         self._process()
 
     def _on_timer(self) -> None:
@@ -224,6 +241,9 @@ class Stack:
             return
         tun, tap, keep = self.tun, self.tap, self.outgoing_filter
         partial = self._partial
+        if tap is None and keep is None:
+            tun.write_many(packets, partial=partial)
+            return
         for packet in packets:
             if keep is not None and not keep(packet):
                 continue
@@ -265,12 +285,17 @@ class Stack:
         """Accept new connections, then let the transport (or watcher) of every connection the
         host touched handle that connection's events: work per pass follows the connections
         that had news, not the number held open."""
-        if self._servers:
+        accepted = []
+        if self._servers and self.host.acceptable:
             accept = self.host.accept
             for port, server in list(self._servers.items()):
                 while (conn := accept(port)) is not None:
                     server._accepted(conn)
+                    accepted.append(conn)
         news = self.host.take_news()
+        for conn in accepted:
+            # Just serviced in full; a program call there that has more to do kicks it.
+            news.pop(conn, None)
         if self._kicked:
             news.update(self._kicked)
             self._kicked = {}
@@ -290,8 +315,8 @@ class Stack:
             self._watched.pop(conn, None)
 
     def _report(self, conn: Any, event: ev.Event) -> None:
-        if self.on_event is not None:
-            self.on_event(conn, event)
+        if self._on_event is not None:
+            self._on_event(conn, event)
 
     def _forget(self, conn: Any, *, keep_watching: bool) -> None:
         self._transports.pop(conn, None)
@@ -486,27 +511,30 @@ _ENDED = frozenset({State.CLOSED, State.TIME_WAIT})
 class SynackTransport(asyncio.Transport):
     """An `asyncio.Transport` over one synack Connection."""
 
+    # Initial values of the flags (class attributes: a new transport stores only what changes).
+    _waiter: asyncio.Future[None] | None = None
+    _made = False
+    _lost = False
+    _closing = False
+    _close_sent = False
+    _eof_wanted = False
+    _eof_sent = False
+    _eof_pending = False
+    _eof_delivered = False
+    _readable = False
+    _reading = True
+    _buffered = 0
+    _high = 64 * 1024
+    _low = 16 * 1024
+    _protocol_paused = False
+    _in_service = False  # inside `_service`: the stack sends what a write queues after it
+
     def __init__(self, stack: Stack, conn: Any, protocol: asyncio.BaseProtocol) -> None:
         super().__init__()
         self._stack = stack
         self._conn = conn
         self._protocol = protocol
-        self._waiter: asyncio.Future[None] | None = None
-        self._made = False
-        self._lost = False
-        self._closing = False
-        self._close_sent = False
-        self._eof_wanted = False
-        self._eof_sent = False
-        self._eof_pending = False
-        self._eof_delivered = False
-        self._readable = False
-        self._reading = True
         self._chunks: collections.deque[bytes] = collections.deque()
-        self._buffered = 0
-        self._high = 64 * 1024
-        self._low = 16 * 1024
-        self._protocol_paused = False
 
     @property
     def connection(self) -> Any:
@@ -516,10 +544,19 @@ class SynackTransport(asyncio.Transport):
     # ---- events from the stack ------------------------------------------------------------------
 
     def _service(self) -> None:
+        self._in_service = True
+        try:
+            self._serve()
+        finally:
+            self._in_service = False
+
+    def _serve(self) -> None:
+        """Handle the connection's events, then move data both ways."""
         conn = self._conn
-        stack = self._stack
+        report = self._stack._on_event
         while (event := conn.next_event()) is not None:
-            stack._report(conn, event)
+            if report is not None:
+                report(conn, event)
             if isinstance(event, ev.DataReceived):
                 self._readable = True
             elif isinstance(event, ev.SendSpaceAvailable):
@@ -719,17 +756,30 @@ class SynackTransport(asyncio.Transport):
             raise RuntimeError("cannot write after write_eof() or close()")
         if self._lost or not data:
             return
-        if type(data) is bytes and len(data) <= _WRITE_CHUNK:
-            self._chunks.append(data)  # immutable: no copy needed
-            self._buffered += len(data)
+        if self._made and not self._chunks and type(data) is bytes and len(data) <= _WRITE_CHUNK:
+            # Nothing queued: straight to the connection, as `_pump_writes` would send it.
+            try:
+                n = self._conn.send(data, self._stack.now())
+            except OSError:  # reset or shut down under us: the bytes can never leave
+                n = len(data)
+            if n < len(data):
+                self._chunks.append(data[n:])
+                self._buffered += len(data) - n
+            if not self._in_service:  # else the pass running now sends it
+                self._stack.kick(self._conn)
         else:
-            view = memoryview(data).cast("B")
-            for i in range(0, len(view), _WRITE_CHUNK):
-                self._chunks.append(bytes(view[i : i + _WRITE_CHUNK]))
-            self._buffered += len(view)
-        if self._made:
-            self._pump_writes()
-            self._stack.kick(self._conn)
+            if type(data) is bytes and len(data) <= _WRITE_CHUNK:
+                self._chunks.append(data)  # immutable: no copy needed
+                self._buffered += len(data)
+            else:
+                view = memoryview(data).cast("B")
+                for i in range(0, len(view), _WRITE_CHUNK):
+                    self._chunks.append(bytes(view[i : i + _WRITE_CHUNK]))
+                self._buffered += len(view)
+            if self._made:
+                self._pump_writes()
+                if not self._in_service:  # else the pass running now sends it
+                    self._stack.kick(self._conn)
         if not self._protocol_paused and self._buffered > self._high:
             self._protocol_paused = True
             self._protocol.pause_writing()

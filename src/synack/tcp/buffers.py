@@ -18,7 +18,7 @@ class SendBuffer:
     cost a copy of the whole buffer per ACK.
     """
 
-    __slots__ = ("_data", "_start", "capacity")
+    __slots__ = ("_data", "_start", "capacity", "size")
 
     _COMPACT = 1 << 20
 
@@ -26,33 +26,38 @@ class SendBuffer:
         self._data = bytearray()
         self._start = 0
         self.capacity = capacity
+        self.size = 0  # bytes held: len(self), as an attribute for the per-segment paths
 
     def __len__(self) -> int:
-        return len(self._data) - self._start
+        return self.size
 
     @property
     def space(self) -> int:
-        return max(0, self.capacity - len(self))
+        return max(0, self.capacity - self.size)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Append as much of `data` as fits; returns the number of bytes taken."""
-        n = min(len(data), self.capacity - len(self))
+        n = min(len(data), self.capacity - self.size)
         if n <= 0:
             return 0
         self._data += data[:n] if n < len(data) else data
+        self.size += n
         return n
 
     def peek(self, index: int, length: int) -> bytes:
         """`length` bytes from `index` (clipped to what is buffered)."""
         start = self._start + index
+        if length <= 4096:  # small: a slice copy costs less than a view
+            return bytes(self._data[start : start + length])
         with memoryview(self._data) as view:
             return bytes(view[start : start + length])
 
     def acknowledge(self, n: int) -> int:
         """Drop the `n` oldest bytes (clipped); returns how many were dropped."""
-        n = min(n, len(self))
+        n = min(n, self.size)
         if n <= 0:
             return 0
+        self.size -= n
         start = self._start + n
         if start == len(self._data):
             self._data.clear()

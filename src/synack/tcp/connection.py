@@ -32,7 +32,7 @@ from synack.tcp.events import (
 )
 from synack.tcp.state import State
 from synack.tcp.timers.rto import RtoEstimator
-from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
+from synack.wire.seq import SEQ_MASK, seq_between, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from synack.wire.tcp import (
     ACK,
     CWR,
@@ -55,11 +55,23 @@ from synack.wire.tcp import FLAGS as _FLAGS
 
 IPAddress = IPv4Address | IPv6Address
 Endpoint = tuple[IPAddress, int]
+# A queued segment of one of the shapes nearly every segment has, as plain fields: (flags, seq,
+# ack, window, TSval or None, TSecr, payload, SYN options): options nop, nop, timestamps (or
+# none) when the last is None, else Linux's SYN options (mss, sackOK, timestamps, nop, wscale)
+# with the (MSS, window scale) it holds. It becomes a TcpSegment for `segments_to_send`; a host
+# building packets takes it as it is (`take_output`), which saves making the segment and its
+# options.
+SegmentFields = tuple[int, int, int, int, int | None, int, bytes, tuple[int, int] | None]
+Outgoing = TcpSegment | SegmentFields
+# What a SYN's options offer: MSS, window scale, SACK-permitted, TSval (None: absent).
+SynOffer = tuple[int | None, int | None, bool, int | None]
 TransitionCallback = Callable[["Connection", State, State, str], None]
 
 _NOP: Final = Nop()
 _SACK_OK: Final = SackPermitted()
 _TS_OPT_LEN: Final = 12  # nop, nop, timestamps: what every segment carries once negotiated
+# Control bits that take a segment off the predicted path (all but PSH and FIN; ACK must be set).
+_UNPREDICTED: Final = 0x1FF & ~(PSH | FIN)
 
 _CLOSED, _LISTEN, _SYN_SENT, _SYN_RECEIVED = (
     State.CLOSED, State.LISTEN, State.SYN_SENT, State.SYN_RECEIVED,
@@ -94,6 +106,16 @@ class HostHooks(Protocol):
     def touched(self, conn: Connection) -> None: ...
 
 
+class _NoHost:
+    """The hooks of a connection that no host owns: nothing to tell."""
+
+    def touched(self, conn: Connection) -> None:
+        return None
+
+
+_NO_HOST: Final = _NoHost()
+
+
 class ChallengeAckLimiter:
     """RFC 5961 §7: at most `limit` challenge ACKs per second (shared by a host's connections)."""
 
@@ -111,6 +133,36 @@ class ChallengeAckLimiter:
             self._count = 0
         self._count += 1
         return self._count <= self.limit
+
+
+def fields_segment(src_port: int, dst_port: int, fields: SegmentFields) -> TcpSegment:
+    """The TcpSegment a `SegmentFields` record stands for."""
+    flags, seq, ack, window, tsval, tsecr, payload, syn = fields
+    options: tuple[TcpOption, ...] = ()
+    if syn is not None:
+        assert tsval is not None
+        options = (Mss(syn[0]), _SACK_OK, Timestamps(tsval, tsecr), _NOP, WindowScale(syn[1]))
+    elif tsval is not None:
+        options = (_NOP, _NOP, Timestamps(tsval, tsecr))
+    return TcpSegment(src_port, dst_port, seq, ack, _FLAGS[flags], window, 0, options, payload)
+
+
+def syn_options(options: tuple[TcpOption, ...]) -> SynOffer:
+    """What a SYN's options offer: MSS, window scale, SACK-permitted and TSval (None: absent;
+    the last of repeated options counts)."""
+    mss = ws = tsval = None
+    sack = False
+    for opt in options:
+        t = type(opt)
+        if t is Mss:
+            mss = opt.value  # type: ignore[union-attr]
+        elif t is WindowScale:
+            ws = opt.shift  # type: ignore[union-attr]
+        elif t is SackPermitted:
+            sack = True
+        elif t is Timestamps:
+            tsval = opt.value  # type: ignore[union-attr]
+    return mss, ws, sack, tsval
 
 
 def reset_for(seg: TcpSegment) -> TcpSegment | None:
@@ -146,7 +198,8 @@ class Connection:
         "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss", "local", "max_snd_wnd",
         "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
         "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1",
-        "snd_wl2", "snd_wnd", "snd_wscale", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+        "snd_wl2", "snd_wnd", "snd_wscale", "state_events", "ts_offset", "ts_ok", "ts_recent",
+        "ws_ok",
     )
 
     def __init__(
@@ -163,15 +216,19 @@ class Connection:
         self.local = local
         self.remote = remote
         self.config = config if config is not None else TcpConfig()
-        self._host = host
+        # Told of every call, segment and timer (`touched`), to collect output and timers.
+        self._host = host if host is not None else _NO_HOST
         # The owning host's key: local address (packed), local port, remote address, remote port.
         self.host_key: tuple[bytes, int, bytes, int] | None = None
         self._limiter = limiter
         self.on_transition: TransitionCallback | None = None
+        # Queue a StateChanged event per transition (False when nobody reads them: the program
+        # still hears of every change through `on_transition`).
+        self.state_events = True
         self._state = _CLOSED
         self._error: OSError | None = None
         self._events: list[Event] | None = None
-        self._out: list[TcpSegment] = []
+        self._out: list[Outgoing] = []
         self._now = 0.0
         self.passive = False
         # Send sequence space (RFC 9293 §3.3.1).
@@ -286,7 +343,7 @@ class Connection:
     @property
     def unacknowledged(self) -> int:
         """Bytes written but not yet acknowledged by the peer."""
-        return len(self._sndbuf) if self._sndbuf is not None else 0
+        return self._sndbuf.size if self._sndbuf is not None else 0
 
     @property
     def user_closed(self) -> bool:
@@ -297,9 +354,28 @@ class Connection:
 
     def segments_to_send(self) -> list[TcpSegment]:
         """Segments queued since the last call, oldest first."""
-        out = self._out
+        out = self.take_output()
         if not out:
             return []
+        ect = self.ect_sent
+        if ect:
+            self.ect_sent = set()
+        segments = []
+        for item in out:
+            seg = item if isinstance(item, TcpSegment) else fields_segment(
+                self.local[1], self.remote[1], item
+            )
+            segments.append(seg)
+            if id(item) in ect:
+                self.ect_sent.add(id(seg))
+        return segments
+
+    def take_output(self) -> list[Outgoing]:
+        """`segments_to_send`, with plain segments left as `SegmentFields` (for a host that
+        builds their bytes directly); `ect_sent` holds the ids of those to send as ECT(0)."""
+        out = self._out
+        if not out:
+            return out
         self._out = []
         self.ect_sent = self._ect_ids
         if self._ect_ids:
@@ -339,7 +415,7 @@ class Connection:
         self._arm_rtx(now)
         if self.config.syn_timeout is not None:
             self._t_wait = now + self.config.syn_timeout
-        self._touch()
+        self._host.touched(self)
 
     def listen(self) -> None:
         """Passive OPEN (RFC 9293 §3.10.1): wait in LISTEN for a SYN from `remote`."""
@@ -365,7 +441,7 @@ class Connection:
             self._send_blocked = True
         if n and st in _SENDING:
             self._output(now)
-        self._touch()
+        self._host.touched(self)
         return n
 
     def receive(self, max_bytes: int = -1, now: float | None = None) -> bytes:
@@ -394,7 +470,7 @@ class Connection:
         ):
             self._send_ack()
         self._maybe_window_update()
-        self._touch()
+        self._host.touched(self)
         return data
 
     def shutdown(self, now: float) -> None:
@@ -404,18 +480,18 @@ class Connection:
         if st in (_CLOSED, _LISTEN, _SYN_SENT):
             if st is not _CLOSED:
                 self._delete("shutdown() before the handshake completed")
-            self._touch()
+            self._host.touched(self)
             return
         if self._fin_queued or st not in _AFTER_FIN:
             return
         self._fin_queued = True
         if st is _SYN_RECEIVED:
             # §3.10.4: the FIN waits until ESTABLISHED unless nothing was sent or queued.
-            self._touch()
+            self._host.touched(self)
             return
         self._set_state(_AFTER_FIN[st], "shutdown()" if not self._user_closed else "close()")
         self._output(now)
-        self._touch()
+        self._host.touched(self)
 
     def close(self, now: float) -> None:
         """The program is done with the connection (RFC 9293 §3.10.4 CLOSE).
@@ -430,7 +506,7 @@ class Connection:
         st = self._state
         if self.config.rst_on_unread_close and self.readable and st.synchronized:
             self._abort("close() with unread data")
-            self._touch()
+            self._host.touched(self)
             return
         if st is _FIN_WAIT_2:
             self._t_wait = now + self.config.fin_wait_2_timeout
@@ -442,7 +518,7 @@ class Connection:
         self._user_closed = True
         if self._state is not _CLOSED:
             self._abort("abort()")
-        self._touch()
+        self._host.touched(self)
 
     def expire_time_wait(self, now: float, cause: str = "2*MSL timeout") -> None:
         """End TIME-WAIT now (the host kept the 4-tuple as a compact record until `now`)."""
@@ -474,7 +550,7 @@ class Connection:
             if self._ack_pending and self._state is not _CLOSED:
                 self._pingpong = False  # Linux: a delayed ACK that had to go alone ends pingpong
                 self._send_ack()
-        self._touch()
+        self._host.touched(self)
 
     def _on_rtx_timeout(self, now: float) -> None:
         st = self._state
@@ -539,10 +615,100 @@ class Connection:
         elif st is _SYN_SENT:
             self._arrive_syn_sent(seg, now)
         else:
-            self._arrive(seg, now)
+            ts = seg.timestamps
+            self._arrive(seg.src_port, seg.dst_port, seg.seq, seg.ack, int(seg.flags), seg.window,
+                         seg.urgent, ts.value if ts is not None else None, seg.payload, now)
         if self._ack_now and self._state is not _CLOSED:
             self._send_ack()
-        self._touch()
+        self._host.touched(self)
+
+    def fields_arrived(
+        self, src_port: int, dst_port: int, seq: int, ack: int, flags: int, window: int,
+        urgent: int, tsval: int | None, payload: bytes, now: float, ce: bool = False,
+    ) -> bool:
+        """`segment_arrived` for a segment given by its header fields (`tsval`: its Timestamps
+        value, None without that option), for a host that decoded them in place. Only in
+        SYN-RECEIVED and the synchronized states, where no other option matters; elsewhere it
+        returns False without doing anything (pass a TcpSegment to `segment_arrived`)."""
+        st = self._state
+        if st is _CLOSED or st is _LISTEN or st is _SYN_SENT:
+            return False
+        self._now = now
+        self._ce = ce
+        if not (
+            seq == self.rcv_nxt
+            and self._arrive_predicted(src_port, dst_port, seq, ack, flags, window, tsval,
+                                       payload, now)
+        ):
+            self._arrive(src_port, dst_port, seq, ack, flags, window, urgent, tsval, payload, now)
+        if self._ack_now and self._state is not _CLOSED:
+            self._send_ack()
+        self._host.touched(self)
+        return True
+
+    def _arrive_predicted(
+        self, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
+        tsval: int | None, payload: bytes, now: float,
+    ) -> bool:
+        """Header prediction (Van Jacobson's; Linux tcp_rcv_established has one): the next
+        segment in order (SEG.SEQ = RCV.NXT, checked by the caller) that carries only ACK, PSH
+        or FIN, fits the window whole, acknowledges something in SND.UNA..SND.MAX (in
+        SYN-RECEIVED: our SYN) and has timestamps if they are in use, in any state past
+        SYN-SENT but TIME-WAIT. RFC 9293 §3.10.7.4 then has nothing to trim, no RST, SYN or ECN
+        to look at and no out-of-range ACK: the steps that remain run in their order, as
+        `_arrive` runs them. False, with nothing done, sends the segment down `_arrive`."""
+        st = self._state
+        if (
+            flags & _UNPREDICTED != ACK or self.ecn_ok or (tsval is None and self.ts_ok)
+            or st is _TIME_WAIT
+        ):
+            return False
+        if st is _SYN_RECEIVED:
+            # SND.UNA < SEG.ACK =< SND.NXT: the ACK of our SYN (SND.MAX = ISS + 1); a FIN
+            # queued meanwhile goes through `_arrive`.
+            if ack != self.snd_max or self._fin_queued:
+                return False
+        elif ack != self.snd_una and not seq_between(self.snd_una, ack, self.snd_max):
+            return False
+        dlen = len(payload)
+        seg_len = dlen + (flags & FIN)
+        if seg_len:
+            wnd = self._rcv_window()
+            if wnd == 0 or dlen > wnd:
+                return False  # `_arrive` trims it to the window
+        # First: acceptable as it is; RFC 7323 §4.3 TS.Recent (`_update_ts_recent`).
+        if (
+            tsval is not None and self.ts_ok and seq_le(seq, self.rcv_wup)
+            and seq_ge(tsval, self.ts_recent)
+        ):
+            self.ts_recent = tsval
+        # Second to fourth: no RST, no SYN, no ECN. Fifth: the ACK.
+        if st is _SYN_RECEIVED:
+            self.snd_wnd = window << self.snd_wscale
+            self.snd_wl1 = seq
+            self.snd_wl2 = ack
+            self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
+            self._established("ACK of SYN received" if not dlen else "data acknowledging SYN")
+        if self._process_ack(window, flags, seq, ack, dlen, now) and seg_len:
+            # Sixth to eighth, as the state allows (nothing to do for a bare ACK).
+            self._after_ack(sport, dport, seq, ack, flags, 0, payload, seg_len, seq, now)
+        return True
+
+    def syn_fields_arrived(
+        self, seq: int, ack: int, flags: int, window: int, offer: SynOffer, now: float,
+    ) -> bool:
+        """`segment_arrived` in LISTEN for a SYN without ACK or RST given by its header fields
+        and what its options offer (`syn_options`), for a host that decoded them in place.
+        False, with nothing done, in any other state or for any other segment."""
+        if self._state is not _LISTEN or flags & (SYN | ACK | RST) != SYN:
+            return False
+        self._now = now
+        self._ce = False
+        self._listen_syn(seq, ack, flags, window, offer, now)
+        if self._ack_now and self._state is not _CLOSED:
+            self._send_ack()
+        self._host.touched(self)
+        return True
 
     def _arrive_listen(self, seg: TcpSegment, now: float) -> None:
         """RFC 9293 §3.10.7.2 LISTEN."""
@@ -554,18 +720,24 @@ class Connection:
             return
         if not flags & SYN:  # fourth: other control or text: drop
             return
+        self._listen_syn(seg.seq, seg.ack, flags, seg.window, syn_options(seg.options), now)
+
+    def _listen_syn(
+        self, seq: int, ack: int, flags: int, window: int, offer: SynOffer, now: float
+    ) -> None:
+        """RFC 9293 §3.10.7.2 LISTEN, third: a SYN (neither RST nor ACK)."""
         if flags & FIN and self.config.drop_synfin:
             return
-        # Third: SYN. IRS, RCV.NXT; options negotiated; text and FIN on the SYN are not queued
-        # (as Linux without TCP Fast Open): the SYN-ACK acknowledges the SYN only.
+        # IRS, RCV.NXT; options negotiated; text and FIN on the SYN are not queued (as Linux
+        # without TCP Fast Open): the SYN-ACK acknowledges the SYN only.
         self._now = now
         self._init_tcb()
-        self.irs = seg.seq
-        self.rcv_nxt = self.rcv_wup = (seg.seq + 1) & SEQ_MASK
-        self._negotiate(seg)
-        self.snd_wnd = seg.window  # never scaled in a SYN (RFC 7323 §2.2)
-        self.snd_wl1 = seg.seq
-        self.snd_wl2 = seg.ack
+        self.irs = seq
+        self.rcv_nxt = self.rcv_wup = (seq + 1) & SEQ_MASK
+        self._negotiate(flags, offer)
+        self.snd_wnd = window  # never scaled in a SYN (RFC 7323 §2.2)
+        self.snd_wl1 = seq
+        self.snd_wl2 = ack
         self.max_snd_wnd = self.snd_wnd
         self._set_state(_SYN_RECEIVED, "SYN received")
         self._send_syn()
@@ -591,7 +763,7 @@ class Connection:
         # Fourth: SYN.
         self.irs = seg.seq
         self.rcv_nxt = self.rcv_wup = (seg.seq + 1) & SEQ_MASK
-        self._negotiate(seg)
+        self._negotiate(flags, syn_options(seg.options))
         if flags & ACK:
             self.snd_una = ack
             if seq_gt(ack, self.snd_nxt):
@@ -603,8 +775,9 @@ class Connection:
             self.max_snd_wnd = self.snd_wnd
             self._established("SYN-ACK received")
             self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
-            if seg.payload or flags & (FIN | URG):
-                self._text_and_fin(seg, flags, now)  # continue at the sixth step
+            if seg.payload or flags & (FIN | URG):  # continue at the sixth step
+                self._text_and_fin(seg.src_port, seg.dst_port, (seg.seq + 1) & SEQ_MASK, ack,
+                                   flags, seg.urgent, seg.payload, now)
             self._output(now)
             return
         # Simultaneous open: SYN-RECEIVED, <SEQ=ISS><ACK=RCV.NXT><CTL=SYN,ACK>; text on the SYN
@@ -621,20 +794,21 @@ class Connection:
         self._send_syn()
         self._arm_rtx(now)
 
-    def _arrive(self, seg: TcpSegment, now: float) -> None:
-        """RFC 9293 §3.10.7.4: SYN-RECEIVED and every synchronized state."""
+    def _arrive(
+        self, sport: int, dport: int, seq: int, ack: int, flags: int, window: int, urgent: int,
+        tsval: int | None, payload: bytes, now: float,
+    ) -> None:
+        """RFC 9293 §3.10.7.4: SYN-RECEIVED and every synchronized state. The segment comes as
+        its header fields (`tsval`: the Timestamps option's value, None without it); no other
+        option matters once the connection is synchronized."""
         st = self._state
         cfg = self.config
-        flags = int(seg.flags)
-        seq = seg.seq
-        payload = seg.payload
         dlen = len(payload)
         seg_len = dlen + (flags & SYN and 1) + (flags & FIN)
         rcv_nxt = self.rcv_nxt
         wnd = self._rcv_window()
         if (
-            self.ts_ok and cfg.drop_missing_timestamps and not flags & RST
-            and seg.timestamps is None
+            self.ts_ok and cfg.drop_missing_timestamps and not flags & RST and tsval is None
         ):
             return  # RFC 7323 §3.2: a non-RST segment without TSopt is silently dropped
 
@@ -666,7 +840,7 @@ class Connection:
             if st is _TIME_WAIT and flags & ACK:
                 self._t_wait = now + cfg.time_wait  # a retransmitted FIN restarts 2*MSL
                 # RFC 7323 §4.3 (2): SEG.SEQ <= Last.ACK.sent: its TSval is the one to echo.
-                self._update_ts_recent(seg, seq)
+                self._update_ts_recent(tsval, seq)
             self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
             return
         # Trim to the window: bytes before RCV.NXT (and a SYN there) are old.
@@ -685,7 +859,7 @@ class Connection:
             payload = payload[:keep]
             dlen = keep
             flags &= ~FIN  # the FIN lies beyond the window
-        self._update_ts_recent(seg, seq)
+        self._update_ts_recent(tsval, seq)
 
         # Second: check the RST bit.
         if flags & RST:
@@ -735,20 +909,19 @@ class Connection:
         # Fifth: check the ACK field.
         if not flags & ACK:
             return
-        ack = seg.ack
         if cfg.rfc5961_ack and (
             seq_gt(ack, self.snd_max)
             or seq_lt(ack, (self.snd_una - max(self.max_snd_wnd, 1)) & SEQ_MASK)
         ):
             # RFC 5961 §5.2: outside (SND.UNA - MAX.SND.WND) .. SND.NXT: discard, send an ACK.
             if st is _SYN_RECEIVED:
-                self._out.append(TcpSegment(seg.dst_port, seg.src_port, ack, 0, _FLAGS[RST], 0))
+                self._out.append(TcpSegment(dport, sport, ack, 0, _FLAGS[RST], 0))
             else:
                 self._challenge_ack(now)
             return
         if st is _SYN_RECEIVED:
             if seq_lt(self.snd_una, ack) and seq_le(ack, self.snd_max):
-                self.snd_wnd = seg.window << self.snd_wscale
+                self.snd_wnd = window << self.snd_wscale
                 self.snd_wl1 = seq
                 self.snd_wl2 = ack
                 self.max_snd_wnd = max(self.max_snd_wnd, self.snd_wnd)
@@ -756,13 +929,20 @@ class Connection:
                 st = self._state
             else:
                 # <SEQ=SEG.ACK><CTL=RST>
-                self._out.append(TcpSegment(seg.dst_port, seg.src_port, ack, 0, _FLAGS[RST], 0))
+                self._out.append(TcpSegment(dport, sport, ack, 0, _FLAGS[RST], 0))
                 return
         if seq_gt(ack, self.snd_max):
             self._ack_now = True  # acknowledges something not yet sent: ACK, drop
             return
-        if not self._process_ack(seg, flags, seq, ack, dlen, now):
-            return
+        if self._process_ack(window, flags, seq, ack, dlen, now):
+            self._after_ack(sport, dport, seq, ack, flags, urgent, payload, seg_len, rcv_nxt, now)
+
+    def _after_ack(
+        self, sport: int, dport: int, seq: int, ack: int, flags: int, urgent: int,
+        payload: bytes, seg_len: int, rcv_nxt: int, now: float,
+    ) -> None:
+        """RFC 9293 §3.10.7.4 after the fifth step (the ACK), as the state now allows: URG,
+        text and FIN. `rcv_nxt`: RCV.NXT when the segment arrived."""
         st = self._state
         if st is _CLOSED:
             return
@@ -773,37 +953,29 @@ class Connection:
         if st is _TIME_WAIT:
             if seg_len or seq != rcv_nxt:
                 # Only a retransmitted FIN can arrive: acknowledge it, restart 2*MSL.
-                self._t_wait = now + cfg.time_wait
+                self._t_wait = now + self.config.time_wait
                 self._ack_now = True
             return
-
         # Sixth and seventh: URG and segment text; eighth: FIN.
-        if dlen or flags & (FIN | URG):
-            self._text_and_fin(seg, flags, now, payload, seq)
+        if payload or flags & (FIN | URG):
+            self._text_and_fin(sport, dport, seq, ack, flags, urgent, payload, now)
 
     def _text_and_fin(
-        self,
-        seg: TcpSegment,
-        flags: int,
-        now: float,
-        payload: bytes | None = None,
-        seq: int | None = None,
+        self, sport: int, dport: int, seq: int, ack: int, flags: int, urgent: int,
+        payload: bytes, now: float,
     ) -> None:
-        """RFC 9293 §3.10.7.4 sixth (URG), seventh (text) and eighth (FIN) steps."""
-        if payload is None:
-            payload = seg.payload
-        if seq is None:
-            seq = seg.seq if not flags & SYN else (seg.seq + 1) & SEQ_MASK
+        """RFC 9293 §3.10.7.4 sixth (URG), seventh (text) and eighth (FIN) steps; `seq` is that
+        of the first octet of `payload`."""
         st = self._state
         dlen = len(payload)
         if flags & URG and st in _RECEIVING:
-            up = (seq + seg.urgent) & SEQ_MASK
+            up = (seq + urgent) & SEQ_MASK
             if seq_gt(up, self.rcv_up):
                 self.rcv_up = up  # urgent data is delivered in line (RFC 6093)
         if dlen and st in _RECEIVING:
             if self._user_closed and self.config.rst_on_unread_close:
                 # Linux: data for a closed socket aborts it: <SEQ=SEG.ACK><CTL=RST>.
-                self._out.append(TcpSegment(seg.dst_port, seg.src_port, seg.ack, 0, _FLAGS[RST], 0))
+                self._out.append(TcpSegment(dport, sport, ack, 0, _FLAGS[RST], 0))
                 self._fail(ConnectionResetError(104, "data after close()"), "data after close()")
                 return
             self._receive_text(seq, payload, now)
@@ -882,18 +1054,22 @@ class Connection:
     # ------------------------------------------------------------------ ACK processing
 
     def _process_ack(
-        self, seg: TcpSegment, flags: int, seq: int, ack: int, dlen: int, now: float
+        self, window: int, flags: int, seq: int, ack: int, dlen: int, now: float
     ) -> bool:
         """Fifth step for ESTABLISHED and later states. Returns False to stop processing."""
         una = self.snd_una
-        if seq_gt(ack, una):
+        if ack != una and seq_gt(ack, una):
             acked = seq_diff(ack, una)
             self.snd_una = ack
             if seq_lt(self.snd_nxt, ack):
                 self.snd_nxt = ack
-            self._take_rtt_sample(ack, now)
+            rtt_time = self._rtt_time  # RFC 6298 §2: an RTT sample (see `_take_rtt_sample`)
+            if rtt_time is not None and seq_ge(ack, self._rtt_seq):
+                assert self._rto is not None
+                self._rto.sample(now - rtt_time)
+                self._rtt_time = None
             buf = self._sndbuf
-            if buf is not None and len(buf):
+            if buf is not None and buf.size:
                 n = buf.acknowledge(seq_diff(ack, self._sbuf_seq))
                 if n:
                     self._sbuf_seq = (self._sbuf_seq + n) & SEQ_MASK
@@ -902,23 +1078,23 @@ class Connection:
                         self._push_event(SendSpaceAvailable(buf.space))
             self._rtx_count = 0
             cc = self._cc
-            flight = seq_diff(self.snd_max, ack)
+            snd_max = self.snd_max
             if (
                 flags & ECE and self.ecn_ok and cc is not None and not cc.in_recovery
                 and seq_ge(una, self._ecn_recover)
             ):
                 # RFC 3168 §6.1.2: halve cwnd once per window of data; CWR on the next data.
-                cc.on_ecn(seq_diff(self.snd_max, una))
-                self._ecn_recover = self.snd_max
+                cc.on_ecn(seq_diff(snd_max, una))
+                self._ecn_recover = snd_max
                 self._cwr_pending = True
-            if cc is not None and cc.on_ack(acked, ack, flight):
+            if cc is not None and cc.on_ack(acked, ack, seq_diff(snd_max, ack)):
                 self._retransmit_head()  # NewReno partial ACK (RFC 6582 §3.2)
             if ack == self.snd_max:
                 self._t_rtx = None  # RFC 6298 §5.2
             else:
                 self._arm_rtx(now, restart=True)  # §5.3
-            st = self._state
             if self._fin_queued and self._our_fin_acked():
+                st = self._state
                 if st is _FIN_WAIT_1:
                     self._set_state(_FIN_WAIT_2, "ACK of FIN received")
                     if self._user_closed:
@@ -930,17 +1106,21 @@ class Connection:
                     return False
         elif (
             ack == una and not dlen and not flags & (SYN | FIN) and una != self.snd_max
-            and (seg.window << self.snd_wscale) == self.snd_wnd and self._cc is not None
+            and (window << self.snd_wscale) == self.snd_wnd and self._cc is not None
             and self._cc.on_dup_ack(seq_diff(self.snd_max, una), self.snd_max)
         ):
             # RFC 5681 §2 duplicate ACK (same window, nothing else), the third: fast retransmit.
             self._rtt_time = None
             self._retransmit_head()
-        # Window update (RFC 9293 §3.10.7.4): only from segments newer than the last update.
-        if seq_le(self.snd_una, ack) and (
-            seq_lt(self.snd_wl1, seq) or (self.snd_wl1 == seq and seq_le(self.snd_wl2, ack))
+        # Window update (RFC 9293 §3.10.7.4): only from segments newer than the last update
+        # (SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
+        una = self.snd_una
+        wl1 = self.snd_wl1
+        if (ack == una or seq_le(una, ack)) and (
+            (wl1 == seq and (self.snd_wl2 == ack or seq_le(self.snd_wl2, ack)))
+            or seq_lt(wl1, seq)
         ):
-            wnd = seg.window << self.snd_wscale
+            wnd = window << self.snd_wscale
             if wnd > self.max_snd_wnd:
                 self.max_snd_wnd = wnd
             self.snd_wnd = wnd
@@ -949,7 +1129,9 @@ class Connection:
             if wnd and self._t_persist is not None:
                 self._t_persist = None
                 self._persist_backoff = 0
-        self._output(now)
+        buf = self._sndbuf
+        if self._fin_queued or (buf is not None and buf.size):  # else nothing to send
+            self._output(now)
         return True
 
     def _take_rtt_sample(self, ack: int, now: float) -> None:
@@ -965,11 +1147,11 @@ class Connection:
         buf = self._sndbuf
         if buf is None:
             return 0
-        return len(buf) - seq_diff(self.snd_nxt, self._sbuf_seq)
+        return buf.size - seq_diff(self.snd_nxt, self._sbuf_seq)
 
     def _fin_seq(self) -> int:
         """Sequence number of our FIN (valid once the write side is shut down)."""
-        n = len(self._sndbuf) if self._sndbuf is not None else 0
+        n = self._sndbuf.size if self._sndbuf is not None else 0
         return (self._sbuf_seq + n) & SEQ_MASK
 
     def _fin_sent(self) -> bool:
@@ -986,7 +1168,7 @@ class Connection:
         if self._state not in _SENDING:
             return
         buf = self._sndbuf
-        buffered = len(buf) if buf is not None else 0
+        buffered = buf.size if buf is not None else 0
         cc = self._cc
         smss = self.smss
         while True:
@@ -995,7 +1177,7 @@ class Connection:
             remaining = buffered - sent
             if remaining <= 0:
                 if self._fin_queued and remaining == 0:  # only our FIN is left
-                    self._transmit(ACK | FIN, self.snd_nxt, b"", now)
+                    self._transmit(ACK | FIN, nxt, b"", now)
                 break
             flight = seq_diff(nxt, self.snd_una)
             usable = self.snd_wnd - flight
@@ -1015,13 +1197,12 @@ class Connection:
                         self._arm_persist(now)
                     break
             assert buf is not None
-            last = sent + size == buffered
-            fin = last and self._fin_queued
-            flags = ACK | PSH if last else ACK
-            if fin:
-                flags |= FIN
-            self._transmit(flags, self.snd_nxt, buf.peek(sent, size), now)
-            if fin or probe:
+            if sent + size == buffered:  # the last of the queued data: PSH (and our FIN)
+                flags = ACK | PSH | FIN if self._fin_queued else ACK | PSH
+                self._transmit(flags, nxt, buf.peek(sent, size), now)
+                break
+            self._transmit(ACK, nxt, buf.peek(sent, size), now)
+            if probe:
                 break
 
     def _transmit(self, flags: int, seq: int, payload: bytes, now: float) -> None:
@@ -1029,18 +1210,20 @@ class Connection:
         self._emit(flags, seq, payload)
         nxt = (seq + len(payload) + (flags & FIN)) & SEQ_MASK
         self.snd_nxt = nxt
-        if seq_gt(nxt, self.snd_max):
-            if self._rtt_time is None and seq_ge(seq, self.snd_max):
+        snd_max = self.snd_max
+        if nxt != snd_max and seq_gt(nxt, snd_max):
+            if self._rtt_time is None and seq_ge(seq, snd_max):
                 self._rtt_seq = nxt
                 self._rtt_time = now
             self.snd_max = nxt
-        if self._t_rtx is None:
-            self._arm_rtx(now)
+        if self._t_rtx is None:  # `_arm_rtx`
+            assert self._rto is not None
+            self._t_rtx = now + self._rto.current()
 
     def _retransmit_head(self) -> None:
         """Resend the oldest unacknowledged segment (RTO or fast retransmit)."""
         buf = self._sndbuf
-        buffered = len(buf) if buf is not None else 0
+        buffered = buf.size if buf is not None else 0
         index = seq_diff(self.snd_una, self._sbuf_seq)
         size = min(buffered - index, self.smss)
         if size < 0:
@@ -1058,7 +1241,6 @@ class Connection:
     def _emit(self, flags: int, seq: int, payload: bytes = b"") -> None:
         """Queue a non-SYN segment; one carrying ACK advertises the window and clears a pending
         (delayed) ACK."""
-        options: tuple[TcpOption, ...] = ()
         if flags & ACK:
             ack = self.rcv_nxt
             window = self._advertise()
@@ -1080,10 +1262,6 @@ class Connection:
             ):
                 self._pingpong = True
             self._lsndtime = now
-        if self.ts_ok:
-            options = (_NOP, _NOP, Timestamps(self._tsval(), self.ts_recent))
-        if self.sack_ok and flags & ACK and self._rcvbuf is not None and self._rcvbuf._starts:
-            options = (*options, _NOP, _NOP, Sack(self._sack_blocks(3 if self.ts_ok else 4)))
         ect = False
         if self.ecn_ok:
             if flags & ACK and self._ece_pending:
@@ -1095,9 +1273,19 @@ class Connection:
                 if self._cwr_pending:
                     flags |= CWR
                     self._cwr_pending = False
-        seg = TcpSegment(
-            self.local[1], self.remote[1], seq, ack, _FLAGS[flags], window, 0, options, payload,
-        )
+        # TSval: `_tsval()`
+        tsval = (int(self._now * 1000) + self.ts_offset) & SEQ_MASK if self.ts_ok else None
+        seg: Outgoing
+        if self.sack_ok and flags & ACK and self._rcvbuf is not None and self._rcvbuf._starts:
+            options: tuple[TcpOption, ...] = ()
+            if tsval is not None:
+                options = (_NOP, _NOP, Timestamps(tsval, self.ts_recent))
+            options = (*options, _NOP, _NOP, Sack(self._sack_blocks(3 if self.ts_ok else 4)))
+            seg = TcpSegment(
+                self.local[1], self.remote[1], seq, ack, _FLAGS[flags], window, 0, options, payload,
+            )
+        else:
+            seg = (flags, seq, ack, window, tsval, self.ts_recent, payload, None)
         self._out.append(seg)
         if ect:
             self._ect_ids.add(id(seg))
@@ -1118,7 +1306,6 @@ class Connection:
         """SYN (SYN-SENT) or SYN-ACK (SYN-RECEIVED) with Linux's options and initial window."""
         cfg = self.config
         synack = self._state is _SYN_RECEIVED
-        opts: list[TcpOption] = [] if cfg.no_options else [Mss(cfg.mss)]
         offer_ts = cfg.timestamps if not synack else self.ts_ok
         offer_sack = cfg.sack if not synack else self.sack_ok
         offer_ws = self.ws_ok if synack else cfg.window_scale is not None
@@ -1127,13 +1314,6 @@ class Connection:
             offer_ts = offer_sack = offer_ws = False  # a middlebox may drop SYNs with options
         if cfg.no_options:
             offer_ts = offer_sack = offer_ws = False
-        if offer_ts:
-            opts += [_SACK_OK] if offer_sack else [_NOP, _NOP]
-            opts.append(Timestamps(self._tsval(), self.ts_recent if synack else 0))
-        elif offer_sack:
-            opts += [_NOP, _NOP, _SACK_OK]
-        if offer_ws:
-            opts += [_NOP, WindowScale(cfg.window_scale or 0)]
         flags = SYN | ACK if synack else SYN
         if synack:
             if self.ecn_ok:
@@ -1141,12 +1321,23 @@ class Connection:
         elif cfg.ecn == 1 and self._rtx_count <= cfg.ecn_syn_retries:
             flags |= ECE | CWR  # ECN-setup SYN
             self._ecn_syn_sent = True
-        self._out.append(
-            TcpSegment(
-                self.local[1], self.remote[1], self.iss, self.rcv_nxt if synack else 0,
-                _FLAGS[flags], min(self.rcv_wnd, 0xFFFF), 0, tuple(opts),
-            )
-        )
+        ack = self.rcv_nxt if synack else 0
+        window = min(self.rcv_wnd, 0xFFFF)
+        tsecr = self.ts_recent if synack else 0
+        if offer_ts and offer_sack and offer_ws:  # mss, sackOK, TS, nop, wscale: as fields
+            self._out.append((flags, self.iss, ack, window, self._tsval(), tsecr, b"",
+                              (cfg.mss, cfg.window_scale or 0)))
+        else:
+            opts: list[TcpOption] = [] if cfg.no_options else [Mss(cfg.mss)]
+            if offer_ts:
+                opts += [_SACK_OK] if offer_sack else [_NOP, _NOP]
+                opts.append(Timestamps(self._tsval(), tsecr))
+            elif offer_sack:
+                opts += [_NOP, _NOP, _SACK_OK]
+            if offer_ws:
+                opts += [_NOP, WindowScale(cfg.window_scale or 0)]
+            self._out.append(TcpSegment(self.local[1], self.remote[1], self.iss, ack,
+                                        _FLAGS[flags], window, 0, tuple(opts)))
         if self._rtt_time is None and self._rtx_count == 0:
             self._rtt_seq = (self.iss + 1) & SEQ_MASK
             self._rtt_time = self._now
@@ -1157,13 +1348,14 @@ class Connection:
         self._ack_now = False
         self._t_delack = None
 
-    def _update_ts_recent(self, seg: TcpSegment, seq: int) -> None:
+    def _update_ts_recent(self, tsval: int | None, seq: int) -> None:
         """RFC 7323 §4.3 (2): if SEG.TSval >= TS.Recent and SEG.SEQ <= Last.ACK.sent, then
         SEG.TSval becomes TS.Recent (echoed in every TSecr we send)."""
-        if self.ts_ok and seq_le(seq, self.rcv_wup):
-            ts = seg.timestamps
-            if ts is not None and seq_ge(ts.value, self.ts_recent):
-                self.ts_recent = ts.value
+        if (
+            tsval is not None and self.ts_ok and seq_le(seq, self.rcv_wup)
+            and seq_ge(tsval, self.ts_recent)
+        ):
+            self.ts_recent = tsval
 
     def _tsval(self) -> int:
         return (int(self._now * 1000) + self.ts_offset) & SEQ_MASK
@@ -1211,10 +1403,20 @@ class Connection:
         return self.config.mss - (_TS_OPT_LEN if self.ts_ok else 0)
 
     def _advertise(self) -> int:
-        """The window field for an outgoing segment; never shrinks the window already offered."""
-        free = self._free_window()
-        cur = self._rcv_window()
+        """The window field for an outgoing segment; never shrinks the window already offered.
+        (`_free_window` and `_rcv_window`, inlined: this runs for every segment sent.)"""
+        buf = self._rcvbuf
+        free = buf.free_space() if buf is not None else self.config.rcv_buf
+        cap = self._rcv_cap
         ws = self.rcv_wscale
+        if free > cap:
+            free = cap
+        free = (free >> ws) << ws
+        if free < cap and free < self.config.mss - (_TS_OPT_LEN if self.ts_ok else 0):
+            free = 0  # receiver SWS avoidance (RFC 9293 §3.8.6.2.2)
+        cur = seq_diff(self.rcv_wup, self.rcv_nxt) + self.rcv_wnd
+        if cur < 0:
+            cur = 0
         if free < cur:
             free = ((cur + (1 << ws) - 1) >> ws) << ws
         field = free >> ws
@@ -1266,26 +1468,14 @@ class Connection:
         # Linux: the SYN offers the buffer space rounded down to a multiple of the MSS.
         self.rcv_wnd = self._rcv_cap = (cfg.rcv_buf // cfg.mss) * cfg.mss
 
-    def _negotiate(self, seg: TcpSegment) -> None:
-        """RFC 7323 / RFC 2018 / RFC 9293 §3.7.1: options from the peer's SYN or SYN-ACK."""
+    def _negotiate(self, flags: int, offer: SynOffer) -> None:
+        """RFC 7323 / RFC 2018 / RFC 9293 §3.7.1: options from the peer's SYN or SYN-ACK (what
+        `syn_options` read from them)."""
         cfg = self.config
-        mss = ws = None
-        sack = False
-        ts: Timestamps | None = None
-        for opt in seg.options:
-            t = type(opt)
-            if t is Mss:
-                mss = opt.value  # type: ignore[union-attr]
-            elif t is WindowScale:
-                ws = opt.shift  # type: ignore[union-attr]
-            elif t is SackPermitted:
-                sack = True
-            elif t is Timestamps:
-                ts = opt  # type: ignore[assignment]
+        mss, ws, sack, tsval = offer
         if cfg.no_options:  # TCP_NOOPT: none offered, none used (the peer's MSS still holds)
-            ws = ts = None
+            ws = tsval = None
             sack = False
-        flags = int(seg.flags)
         if flags & ACK:  # RFC 3168 §6.1.1: an ECN-setup SYN-ACK answers our ECN-setup SYN
             self.ecn_ok = self._ecn_syn_sent and flags & (ECE | CWR) == ECE
         else:  # an ECN-setup SYN, accepted unless ECN is off
@@ -1304,9 +1494,9 @@ class Connection:
             self.snd_wscale = 0
             self.rcv_wscale = 0
         self.sack_ok = sack and cfg.sack
-        self.ts_ok = ts is not None and cfg.timestamps
-        if ts is not None and self.ts_ok:
-            self.ts_recent = ts.value
+        self.ts_ok = tsval is not None and cfg.timestamps
+        if tsval is not None and self.ts_ok:
+            self.ts_recent = tsval
         self.smss = max(min(mss, cfg.mss) - (_TS_OPT_LEN if self.ts_ok else 0), 1)
         if not active:
             # Linux: the SYN-ACK offers the space rounded down to our MSS less the timestamps.
@@ -1344,7 +1534,10 @@ class Connection:
 
     def _back_to_listen(self, cause: str) -> None:
         """RFC 9293 §3.10.7.4: a passive SYN-RECEIVED connection returns to LISTEN."""
-        self._out = [s for s in self._out if not int(s.flags) & SYN]
+        self._out = [
+            s for s in self._out
+            if not (int(s.flags) if isinstance(s, TcpSegment) else s[0]) & SYN
+        ]
         self._clear_timers()
         self._set_state(_LISTEN, cause)
 
@@ -1381,7 +1574,8 @@ class Connection:
         if old is new:
             return
         self._state = new
-        self._push_event(StateChanged(old, new, cause))
+        if self.state_events:
+            self._push_event(StateChanged(old, new, cause))
         if self.on_transition is not None:
             self.on_transition(self, old, new, cause)
 
@@ -1391,6 +1585,3 @@ class Connection:
         else:
             self._events.append(event)
 
-    def _touch(self) -> None:
-        if self._host is not None:
-            self._host.touched(self)

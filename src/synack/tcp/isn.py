@@ -38,6 +38,20 @@ class IsnGenerator:
         clock = int(now * 250_000)  # one tick every 4 µs
         return (clock + self._hash(b"isn", local, local_port, remote, remote_port)) & SEQ_MASK
 
+    def isn_and_ts_offset(
+        self, local: bytes, local_port: int, remote: bytes, remote_port: int, now: float
+    ) -> tuple[int, int]:
+        """`isn(...)` and `ts_offset(...)` of one 4-tuple, together (the tuple encoded once)."""
+        four = local + local_port.to_bytes(2, "big") + remote + remote_port.to_bytes(2, "big")
+        h = self._keyed.copy()
+        h.update(b"isn" + four)
+        t = self._keyed.copy()
+        t.update(b"ts" + four)
+        clock = int(now * 250_000)  # one tick every 4 µs
+        return (clock + int.from_bytes(h.digest(), "big")) & SEQ_MASK, int.from_bytes(
+            t.digest(), "big"
+        )
+
     def ts_offset(self, local: bytes, local_port: int, remote: bytes, remote_port: int) -> int:
         """RFC 7323 §7.1: a per-connection random offset for TSval (as Linux's tsoffset)."""
         return self._hash(b"ts", local, local_port, remote, remote_port)

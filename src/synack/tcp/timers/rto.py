@@ -23,19 +23,27 @@ class RtoEstimator:
         """§2.2 / §2.3: take an RTT measurement (seconds) and recompute the RTO."""
         if rtt < 0.0:
             return
-        if self.srtt is None:
-            self.srtt = rtt
-            self.rttvar = rtt / 2.0
+        srtt = self.srtt
+        if srtt is None:
+            srtt = rtt
+            rttvar = rtt / 2.0
         else:
-            self.rttvar = 0.75 * self.rttvar + 0.25 * abs(self.srtt - rtt)
-            self.srtt = 0.875 * self.srtt + 0.125 * rtt
+            rttvar = 0.75 * self.rttvar + 0.25 * abs(srtt - rtt)
+            srtt = 0.875 * srtt + 0.125 * rtt
+        self.srtt = srtt
+        self.rttvar = rttvar
         # §2.4 lower bound (Linux's 200 ms rather than 1 s); §2.5 upper bound.
-        rto = self.srtt + max(0.001, 4.0 * self.rttvar)
-        self.rto = min(max(rto, self.rto_min), self.rto_max)
+        var = 4.0 * rttvar
+        rto = srtt + (var if var > 0.001 else 0.001)
+        if rto < self.rto_min:
+            rto = self.rto_min
+        self.rto = rto if rto < self.rto_max else self.rto_max
         self.backoff = 0
 
     def current(self) -> float:
         """The timeout to arm now, including backoff (§5.5), capped at the maximum."""
+        if not self.backoff:
+            return self.rto if self.rto < self.rto_max else self.rto_max
         return min(self.rto * (1 << self.backoff), self.rto_max)
 
     def back_off(self) -> None:
