@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import select
+import struct
+import subprocess
+import sys
 from pathlib import Path
+from typing import IO
 
 import pytest
 from click.testing import CliRunner
@@ -93,3 +99,65 @@ def test_trace_command_output_equals_tcpdump(path: Path) -> None:
     assert result.exit_code == 0, result.output
     got = [up_to_length(line) for line in result.output.splitlines()]
     assert got == [up_to_length(line) for line in tcpdump_filtered_lines(path, "tcp")]
+
+
+# -- output: batched writes, a live pipe, a reader that stops early ------------------------------
+
+
+def _trace_process(*args: str, stdin: int | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "synack", "trace", *args],
+        stdin=stdin, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _read_line(stream: IO[bytes], timeout: float = 30.0) -> bytes:
+    """One line of `stream`, failing if it does not come within `timeout` seconds."""
+    ready, _, _ = select.select([stream], [], [], timeout)
+    assert ready, "no line within the time limit"
+    return stream.readline()
+
+
+def test_trace_prints_each_line_of_a_live_pipe_before_waiting_for_more(capture: Path) -> None:
+    """`tcpdump -U -w - | synack trace -`: lines are written in batches, but every line read so
+    far is out before synack waits for the next packet."""
+    data = capture.read_bytes()
+    offset, records = 24, []  # the pcap records after the file header
+    while offset < len(data):
+        length = struct.unpack_from("<I", data, offset + 8)[0]
+        records.append(data[offset : offset + 16 + length])
+        offset += 16 + length
+    process = _trace_process("-", stdin=subprocess.PIPE)
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(data[:24] + records[0])
+        process.stdin.flush()
+        assert _read_line(process.stdout).decode().rstrip("\n") == EXPECTED[0]
+        process.stdin.write(records[1])
+        process.stdin.flush()
+        assert _read_line(process.stdout).decode().rstrip("\n") == EXPECTED[1]
+        process.stdin.write(b"".join(records[2:]))
+        process.stdin.close()
+        rest = process.stdout.read().decode().splitlines()
+        assert rest == EXPECTED[2:]
+        assert process.wait(timeout=30) == 0
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_trace_into_a_reader_that_stops_early_exits_quietly(tmp_path: Path) -> None:
+    """`synack trace big.pcap | head -1`: no traceback, no message, exit status 0."""
+    path = tmp_path / "many.pcap"
+    frame = bytes(IP(src="10.0.0.1", dst="10.0.0.2") / TCP(sport=5555, dport=443, flags="A"))
+    with open_writer(path, DLT_RAW) as out:
+        for index in range(30_000):
+            out.write(T0 + index * 1000, frame)
+    process = _trace_process(str(path))
+    assert process.stdout is not None and process.stderr is not None
+    first = _read_line(process.stdout).decode()
+    assert first.startswith("22:13:20.123456 IP 10.0.0.1.5555 > 10.0.0.2.443: Flags [.]")
+    process.stdout.close()
+    assert process.wait(timeout=60) == 0
+    assert process.stderr.read() == b""

@@ -21,9 +21,19 @@ It is stateful like tcpdump: sequence and acknowledgment numbers are printed rel
 first numbers seen on a connection (see `_SeqTracker`), unless `absolute` (tcpdump `-S`) is set.
 """
 
-from synack.capture.tcpdump.formatter import TcpdumpFormatter, trace_capture, trace_records
+from synack.capture.tcpdump.formatter import (
+    TcpdumpFormatter,
+    trace_capture,
+    trace_records,
+    write_trace,
+)
 from synack.capture.tcpdump.text import format_ipv6, format_timestamp
 
 __all__ = [
-    "TcpdumpFormatter", "format_ipv6", "format_timestamp", "trace_capture", "trace_records",
+    "TcpdumpFormatter",
+    "format_ipv6",
+    "format_timestamp",
+    "trace_capture",
+    "trace_records",
+    "write_trace",
 ]

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from synack.wire.tcp import ACK as _ACK
-from synack.wire.tcp import CWR as _CWR
-from synack.wire.tcp import ECE as _ECE
-from synack.wire.tcp import FIN as _FIN
-from synack.wire.tcp import PSH as _PSH
-from synack.wire.tcp import RST as _RST
-from synack.wire.tcp import SYN as _SYN
-from synack.wire.tcp import URG as _URG
+# TCP control bits (RFC 9293 §3.1; ECE/CWR RFC 3168), the values of synack.wire.tcp's, kept here
+# so that reading captures does not load the segment codec. tcpdump 4.99 reads only the low
+# eight bits, so the AE (ex-NS) bit is never shown.
+_FIN, _SYN, _RST, _PSH, _ACK, _URG, _ECE, _CWR = 0x01, 0x02, 0x04, 0x08, 0x10, 0x20, 0x40, 0x80
 
-# TCP control bits in the order tcpdump prints them (RFC 9293 §3.1; ECE/CWR RFC 3168).
-# tcpdump 4.99 reads only the low eight bits, so the AE (ex-NS) bit is never shown.
-
-
+# The letters, in the order tcpdump prints them.
 _FLAG_LETTERS = (
     (_FIN, "F"),
     (_SYN, "S"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from synack.capture.tcpdump.packet import _Packet, _Stop, _Truncated
@@ -25,14 +24,16 @@ _IPPROTO_DSTOPTS = 60
 _PRINTS_OWN_ADDRESSES = frozenset({_IPPROTO_TCP, _IPPROTO_UDP, _IPPROTO_DCCP, _IPPROTO_SCTP})
 
 
-@dataclass(slots=True)
 class _IpContext:
     """What the TCP printer needs from the enclosing IP header."""
 
-    version: int
-    src: bytes
-    dst: bytes
-    next_is_tcp: bool  # the IP header's own protocol/next-header field says TCP
+    __slots__ = ("dst", "next_is_tcp", "src", "version")
+
+    def __init__(self, version: int, src: bytes, dst: bytes, next_is_tcp: bool) -> None:
+        self.version = version
+        self.src = src
+        self.dst = dst
+        self.next_is_tcp = next_is_tcp  # the IP header's own protocol/next-header field: TCP
 
     def address(self, raw: bytes) -> str:
         return format_ipv4(raw) if self.version == 4 else format_ipv6(raw)

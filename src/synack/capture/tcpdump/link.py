@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-
 from synack.capture.tcpdump.ip import _IpLayers
 from synack.capture.tcpdump.packet import _Packet, _Stop, _Truncated
 
@@ -43,6 +41,8 @@ _SLL_PKTTYPES = {0: "In", 1: "B", 2: "M", 3: "P", 4: "Out"}
 
 def _interface_name(index: int) -> str:
     """The local interface name for an SLL2 interface index, as tcpdump looks it up (or `?`)."""
+    import socket  # only SLL2 captures need it
+
     try:
         return socket.if_indextoname(index)
     except (OSError, OverflowError):

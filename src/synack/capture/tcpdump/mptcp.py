@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from synack.capture.tcpdump.flags import _ACK, _SYN
 from synack.capture.tcpdump.packet import _Packet
 from synack.capture.tcpdump.text import format_ipv4, format_ipv6
-from synack.wire.tcp import ACK as _ACK
-from synack.wire.tcp import SYN as _SYN
 
 _MPTCP_SUBTYPES = (
     "capable",

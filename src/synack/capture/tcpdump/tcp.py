@@ -6,14 +6,9 @@ import struct
 from typing import TYPE_CHECKING
 
 from synack.capture.tcpdump.apps import _application
-from synack.capture.tcpdump.flags import _FLAGS_TEXT
+from synack.capture.tcpdump.flags import _ACK, _FIN, _FLAGS_TEXT, _RST, _SYN, _URG
 from synack.capture.tcpdump.mptcp import _Mptcp
 from synack.capture.tcpdump.packet import _MASK32, _BadOption, _Packet, _Stop, _Truncated
-from synack.wire.tcp import ACK as _ACK
-from synack.wire.tcp import FIN as _FIN
-from synack.wire.tcp import RST as _RST
-from synack.wire.tcp import SYN as _SYN
-from synack.wire.tcp import URG as _URG
 
 if TYPE_CHECKING:
     from synack.capture.tcpdump.formatter import _SeqTracker

@@ -5,6 +5,11 @@ from __future__ import annotations
 import functools
 import struct
 
+_BYTE_TEXT = tuple(map(str, range(256)))
+_WORDS = struct.Struct("!8H")
+# Runs of zero words as they appear in ":w0:w1:...:w7:", from eight down to two words.
+_ZERO_RUNS = tuple((size, ":0" * size + ":") for size in range(8, 1, -1))
+
 
 def format_timestamp(timestamp_ns: int) -> str:
     """`HH:MM:SS.ffffff` in UTC, microseconds truncated as libpcap does for nanosecond files."""
@@ -22,44 +27,22 @@ def _clock(day_seconds: int) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def format_ipv4(raw: bytes) -> str:
-    return f"{raw[0]}.{raw[1]}.{raw[2]}.{raw[3]}"
+    a, b, c, d = raw
+    return f"{_BYTE_TEXT[a]}.{_BYTE_TEXT[b]}.{_BYTE_TEXT[c]}.{_BYTE_TEXT[d]}"
 
 
 @functools.lru_cache(maxsize=4096)
 def format_ipv6(raw: bytes) -> str:
-    """IPv6 text as tcpdump's addrtostr6 writes it (RFC 5952 style; IPv4-mapped tails dotted)."""
-    words = struct.unpack("!8H", raw)
-    best_base, best_len = -1, 0
-    cur_base, cur_len = -1, 0
-    for i, word in enumerate(words):
-        if word == 0:
-            if cur_base == -1:
-                cur_base, cur_len = i, 1
-            else:
-                cur_len += 1
-        elif cur_base != -1:
-            if best_base == -1 or cur_len > best_len:
-                best_base, best_len = cur_base, cur_len
-            cur_base = -1
-    if cur_base != -1 and (best_base == -1 or cur_len > best_len):
-        best_base, best_len = cur_base, cur_len
-    if best_base != -1 and best_len < 2:
-        best_base = -1
-    parts: list[str] = []
-    i = 0
-    while i < 8:
-        if best_base != -1 and best_base <= i < best_base + best_len:
-            if i == best_base:
-                parts.append(":")
-            i += 1
-            continue
-        if i != 0:
-            parts.append(":")
-        if i == 6 and best_base == 0 and (best_len == 6 or (best_len == 5 and words[5] == 0xFFFF)):
-            parts.append(format_ipv4(raw[12:16]))
-            break
-        parts.append(f"{words[i]:x}")
-        i += 1
-    if best_base != -1 and best_base + best_len == 8:
-        parts.append(":")
-    return "".join(parts)
+    """IPv6 text as tcpdump's addrtostr6 writes it (RFC 5952 style): lowercase hex words without
+    leading zeros, the longest run of two or more zero words (the first of equal ones) as `::`,
+    and the last 32 bits dotted after `::` (IPv4-compatible) or `::ffff:` (IPv4-mapped)."""
+    words = _WORDS.unpack(raw)
+    text = ":%x:%x:%x:%x:%x:%x:%x:%x:" % words  # noqa: UP031 (the fastest form here)
+    if ":0:0:" in text:
+        for size, run in _ZERO_RUNS:  # longest first; find() gives the first of equal runs
+            start = text.find(run)
+            if start >= 0:
+                if start == 0 and (size == 6 or (size == 5 and words[5] == 0xFFFF)):
+                    return f"::{'ffff:' if size == 5 else ''}{format_ipv4(raw[12:])}"
+                return f"{text[1:start]}::{text[start + 2 * size + 1 : -1]}"
+    return text[1:-1]
