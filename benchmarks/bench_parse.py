@@ -26,7 +26,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -141,21 +140,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress when piped
 
-    tmp: tempfile.TemporaryDirectory[str] | None = None
-    if args.capture:
-        path = Path(args.capture)
-    else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from synth import generate
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synth import capture_or_generated
 
-        tmp = tempfile.TemporaryDirectory(prefix="synack-bench-")
-        path = Path(tmp.name) / "synthetic.pcap"
-        start = time.perf_counter()
-        generate(path, packets=args.packets, seed=args.seed)
-        print(f"generated   {args.packets:>10,} packets  {path.stat().st_size / 1e6:8.1f} MB"
-              f"  in {time.perf_counter() - start:6.2f} s")
-
-    try:
+    with capture_or_generated(args.capture, args.packets, args.seed) as path:
         print(f"capture     {path}")
         rows: list[tuple[str, int, float, float, Result | None]] = []
         synack = timed(lambda: run_synack(path))
@@ -191,9 +179,6 @@ def main(argv: list[str] | None = None) -> int:
         if tcpdump[0] is not None:
             print(f"ratio synack/tcpdump                 {tcpdump[1] / synack[1]:>10.2f}x"
                   f"           {tcpdump[2] / synack[2]:>10.2f}x")
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     return 0
 
 

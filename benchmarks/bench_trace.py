@@ -26,7 +26,6 @@ import resource
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -103,21 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress when piped
 
-    tmp: tempfile.TemporaryDirectory[str] | None = None
-    if args.capture:
-        path = Path(args.capture)
-    else:
-        sys.path.insert(0, str(Path(__file__).resolve().parent))
-        from synth import generate
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from synth import capture_or_generated
 
-        tmp = tempfile.TemporaryDirectory(prefix="synack-bench-")
-        path = Path(tmp.name) / "synthetic.pcap"
-        start = time.perf_counter()
-        generate(path, packets=args.packets, seed=args.seed)
-        print(f"generated   {args.packets:>10,} packets  {path.stat().st_size / 1e6:8.1f} MB"
-              f"  in {time.perf_counter() - start:6.2f} s")
-
-    try:
+    with capture_or_generated(args.capture, args.packets, args.seed) as path:
         print(f"capture     {path}")
         synack = synack_command(path, args.absolute)
         tcpdump = tcpdump_command(path, args.absolute)
@@ -142,9 +130,6 @@ def main(argv: list[str] | None = None) -> int:
             (ours_wall, ours_cpu), (theirs_wall, theirs_cpu) = rows[0][1], rows[1][1]
             print(f"{'ratio synack/tcpdump':<40} {theirs_wall / ours_wall:>10.2f}x"
                   f"         {theirs_cpu / ours_cpu:>12.2f}x")
-    finally:
-        if tmp is not None:
-            tmp.cleanup()
     return 0
 
 

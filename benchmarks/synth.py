@@ -15,10 +15,13 @@ checksums incrementally from the template's precomputed sum (RFC 1624).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import random
 import struct
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
@@ -211,6 +214,22 @@ def generate(
                 buf.clear()
         out.write(buf)
     return packets
+
+
+@contextlib.contextmanager
+def capture_or_generated(capture: str | None, packets: int, seed: int) -> Iterator[Path]:
+    """`capture` if given, else a synthetic capture of `packets` packets in a temporary
+    directory that is removed afterwards (for the benchmark scripts)."""
+    if capture:
+        yield Path(capture)
+        return
+    with tempfile.TemporaryDirectory(prefix="synack-bench-") as tmp:
+        path = Path(tmp) / "synthetic.pcap"
+        start = time.perf_counter()
+        generate(path, packets=packets, seed=seed)
+        print(f"generated   {packets:>10,} packets  {path.stat().st_size / 1e6:8.1f} MB"
+              f"  in {time.perf_counter() - start:6.2f} s")
+        yield path
 
 
 def main(argv: list[str] | None = None) -> int:
