@@ -115,27 +115,6 @@ class LinuxClient:
                     self.done.set_result(None)
 
 
-class PairTun(tun.Tun):
-    """A Tun on one end of a datagram socket pair (same read and write code as the device)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
-        self.fd = sock.fileno()
-        self.name = "pair"
-        self.vnet_hdr = True
-        self._hdr = tun.VNET_HDR.pack(0, 0, 0, 0, 0, 0)
-        self._hdr_partial = tun.VNET_HDR.pack(tun.VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, 20, 16)
-        self.trust_partial = False
-        self.packets_read = self.packets_written = self.write_drops = 0
-
-    def set_offload(self, flags: int) -> None:
-        return None
-
-    def close(self) -> None:
-        self._sock.close()
-        self.fd = -1
-
-
 async def run(count: int, on_event: Any = None) -> tuple[LinuxClient, Any]:
     sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     from bench_tun import Echo, synack_config
@@ -149,7 +128,8 @@ async def run(count: int, on_event: Any = None) -> tuple[LinuxClient, Any]:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     host = Host(["192.0.2.2"], config=synack_config(1500), secret=b"bench")
-    stack = Stack(host, PairTun(server_end), loop=loop, on_event=on_event)
+    device = tun.Tun.on_socket(server_end, vnet_hdr=True)
+    stack = Stack(host, device, loop=loop, on_event=on_event)
     await stack.create_server(Echo, PORT, backlog=512)
     client = LinuxClient(client_end, count, loop)
     loop.add_reader(client.fd, client.readable)

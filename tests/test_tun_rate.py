@@ -448,18 +448,8 @@ def pair_tun(vnet: bool) -> tuple[Any, socket.socket]:
     from synack.net import tun
 
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
-    for sock in (ours, theirs):
-        sock.setblocking(False)
-    device = object.__new__(tun.Tun)
-    device.fd = ours.fileno()
-    device.name = "pair"
-    device.vnet_hdr = vnet
-    device._hdr = tun.VNET_HDR.pack(0, 0, 0, 0, 0, 0)
-    device._hdr_partial = tun.VNET_HDR.pack(tun.VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, 20, 16)
-    device.trust_partial = False
-    device.packets_read = device.packets_written = device.write_drops = 0
-    device._keep = ours  # type: ignore[attr-defined]
-    return device, theirs
+    theirs.setblocking(False)
+    return tun.Tun.on_socket(ours, vnet_hdr=vnet), theirs
 
 
 def test_tun_batches_read_and_write_as_single_calls_do() -> None:

@@ -20,6 +20,7 @@ import fcntl
 import ipaddress
 import os
 import shutil
+import socket
 import struct
 import subprocess
 import threading
@@ -119,9 +120,23 @@ class Tun:
         except OSError:
             os.close(fd)
             raise
+        self._start(fd, result[:16].rstrip(b"\0").decode(), vnet_hdr, device=True)
+
+    @classmethod
+    def on_socket(cls, sock: socket.socket, *, vnet_hdr: bool = False) -> Tun:
+        """A Tun that moves packets over `sock` (one end of a datagram socket pair, which it
+        takes over) instead of a device: the same read and write code, for tests and benchmarks
+        without /dev/net/tun. There are no offloads to negotiate (`set_offload` does nothing)."""
+        sock.setblocking(False)
+        tun = cls.__new__(cls)
+        tun._start(sock.detach(), "pair", vnet_hdr, device=False)
+        return tun
+
+    def _start(self, fd: int, name: str, vnet_hdr: bool, *, device: bool) -> None:
         self.fd = fd
-        self.name = result[:16].rstrip(b"\0").decode()
+        self.name = name
         self.vnet_hdr = vnet_hdr
+        self._device = device
         self._hdr = VNET_HDR.pack(0, 0, 0, 0, 0, 0)
         self._hdr_partial = VNET_HDR.pack(VNET_HDR_F_NEEDS_CSUM, 0, 0, 0, 20, 16)
         self.trust_partial = False
@@ -131,7 +146,8 @@ class Tun:
 
     def set_offload(self, flags: int) -> None:
         """TUNSETOFFLOAD: which offloads (TUN_F_*) this reader can take from the kernel."""
-        fcntl.ioctl(self.fd, TUNSETOFFLOAD, flags)
+        if self._device:
+            fcntl.ioctl(self.fd, TUNSETOFFLOAD, flags)
 
     def fileno(self) -> int:
         return self.fd
