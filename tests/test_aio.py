@@ -85,6 +85,7 @@ def test_stream_client_talks_to_kernel_server(netns: int) -> None:
             assert await reader.read() == b""  # the kernel closed first
             conn = transport_of(writer).connection
             assert conn.state is State.CLOSE_WAIT
+            assert conn.nodelay is True  # TCP_NODELAY, as asyncio's own transports set it
             writer.close()
             await writer.wait_closed()
             await until(lambda: conn.state is State.CLOSED)

@@ -459,3 +459,31 @@ def test_socket_options_stay_with_their_socket() -> None:
 +0.000 > S 0:0(0) <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 6>
 """)
     assert result.passed, result.reason
+
+
+@pytest.mark.parametrize("profile", ["freebsd", "linux"])
+def test_nagle_holds_a_short_write_until_the_ack_and_tcp_nodelay_turns_it_off(
+    profile: str,
+) -> None:
+    result = run(HEAD + PASSIVE_OPEN + """
++0.000 getsockopt(4, IPPROTO_TCP, TCP_NODELAY, [0], [4]) = 0
++0.000 write(4, ..., 100) = 100
++0.000 > P. 1:101(100) ack 1
++0.000 write(4, ..., 100) = 100
++0.010 < . 1:1(0) ack 101 win 32767
++0.000 > P. 101:201(100) ack 1
++0.000 setsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], 4) = 0
++0.000 getsockopt(4, IPPROTO_TCP, TCP_NODELAY, [1], [4]) = 0
++0.000 write(4, ..., 100) = 100
++0.000 > P. 201:301(100) ack 1
++0.000 write(4, ..., 100) = 100
++0.000 > P. 301:401(100) ack 1
+""", profile)
+    assert result.passed, result.reason
+    held = run(HEAD + PASSIVE_OPEN + """
++0.000 write(4, ..., 100) = 100
++0.000 > P. 1:101(100) ack 1
++0.000 write(4, ..., 100) = 100
++0.000 > P. 101:201(100) ack 1
+""", profile)
+    assert not held.passed and "101:201" in held.reason

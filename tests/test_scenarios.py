@@ -548,6 +548,41 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'client TIME_WAIT>CLOSED',
         ],
     ),
+    'nagle': (
+        [
+            'c>s [S] seq 0 len 0',
+            's>c [S.] seq 0 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 0',
+            'c>s [P.] seq 1 ack 1 len 40',
+            's>c [.] seq 1 ack 41 len 0',
+            's>c [P.] seq 1 ack 41 len 16',
+            'c>s [P.] seq 41 ack 17 len 38',
+            's>c [.] seq 17 ack 79 len 0',
+            'c>s [P.] seq 79 ack 17 len 2',
+            's>c [.] seq 17 ack 81 len 0',
+            's>c [P.] seq 17 ack 81 len 16',
+            'c>s [P.] seq 81 ack 33 len 38',
+            'c>s [P.] seq 119 ack 33 len 2',
+            's>c [.] seq 33 ack 121 len 0',
+            's>c [P.] seq 33 ack 121 len 16',
+            'c>s [F.] seq 121 ack 49 len 0',
+            's>c [F.] seq 49 ack 122 len 0',
+            'c>s [.] seq 122 ack 50 len 0',
+        ],
+        [
+            'client CLOSED>SYN_SENT',
+            'server LISTEN>SYN_RECEIVED',
+            'client SYN_SENT>ESTABLISHED',
+            'server SYN_RECEIVED>ESTABLISHED',
+            'client ESTABLISHED>FIN_WAIT_1',
+            'server ESTABLISHED>CLOSE_WAIT',
+            'server CLOSE_WAIT>LAST_ACK',
+            'client FIN_WAIT_1>FIN_WAIT_2',
+            'client FIN_WAIT_2>TIME_WAIT',
+            'server LAST_ACK>CLOSED',
+            'client TIME_WAIT>CLOSED',
+        ],
+    ),
 }
 
 _RUNS: dict[str, Lab] = {}
@@ -701,6 +736,10 @@ def test_colour_on_a_terminal_and_elapsed_time_on_late_notes() -> None:
                         "server: send(850 bytes)", "client: recv() = EOF"]),
         ("data-on-ack", ["client: connect(192.168.0.61:80) (non-blocking) -> SYN_SENT",
                          "client: send(76 bytes)", "client: connect() returns (ESTABLISHED)"]),
+        ("nagle", ["client: send(38 bytes)", "client: send(2 bytes)", "server: recv() = 38 bytes",
+                   "server: recv() = 2 bytes", "client: setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)"]),
+        ("default", ["server: accept() = 192.168.0.60:39002 (ESTABLISHED)",
+                     "server: setsockopt(IPPROTO_TCP, TCP_NODELAY, 1)", "server: send(238 bytes)"]),
         ("close-wait-leak", ["server: recv() = EOF",
                              "client: FIN_WAIT_2 -> CLOSED  (FIN-WAIT-2 timeout)"]),
     ],
@@ -718,3 +757,16 @@ def test_time_wait_ack_echoes_the_retransmitted_fin_timestamp() -> None:
     tsval = re.search(r"TS val (\d+)", fin)
     ecr = re.search(r"ecr (\d+)", ack)
     assert tsval is not None and ecr is not None and tsval.group(1) == ecr.group(1)
+
+
+def test_nagle_waits_for_the_delayed_ack_and_tcp_nodelay_does_not() -> None:
+    """The second part of a request written in two goes 40 ms (the server's delayed ACK) after the
+    first under Nagle; with TCP_NODELAY, at the same instant."""
+    lab = run("nagle")
+    times = {}
+    for rec, line in zip(lab.records, lab.segments(), strict=True):
+        times[line] = rec.timestamp_ns
+    held = times["c>s [P.] seq 79 ack 17 len 2"] - times["c>s [P.] seq 41 ack 17 len 38"]
+    acked = times["s>c [.] seq 17 ack 79 len 0"] - times["c>s [P.] seq 41 ack 17 len 38"]
+    assert 40_000_000 <= acked < held < 41_000_000
+    assert times["c>s [P.] seq 119 ack 33 len 2"] == times["c>s [P.] seq 81 ack 33 len 38"]

@@ -176,6 +176,7 @@ def test_ece_halves_cwnd_once_per_window_and_next_data_carries_cwr() -> None:
         (P | A | C, s(ISS + 12001), s(IRS + 1), 100)
     ]
     assert [id(x) in rig.conn.ect_sent for x in out] == [True]
+    assert fed(rig, seg(A, IRS + 1, ISS + 12101)) == []  # (else Nagle holds the next one)
     rig.conn.send(b"c" * 10, rig.now)
     assert [f for f, *_ in sent(rig)] == [P | A]  # CWR once
 

@@ -272,6 +272,7 @@ def test_pingpong_mode_holds_the_ack_of_an_answer_until_more_than_a_segment_arri
     pair.client.send(b"G" * 76, 0.0)  # a request right after the handshake: interactive
     pair.shuttle()
     assert pair.server.receive() == b"G" * 76
+    pair.server.set_nodelay(True, 0.0)  # as the seed's nginx: header and body back to back
     pair.server.send(b"R" * 238, 0.0)
     pair.shuttle()
     assert pair.client.segments_to_send() == [] and pair.client.next_deadline() == 0.04

@@ -216,7 +216,7 @@ CONFIGS = [
     (TcpConfig(ecn=1), TcpConfig(rcv_buf=4000, rst_on_unread_close=False), True),
     (TcpConfig(mss=536), TcpConfig(rcv_buf=3000, rfc5961_rst=False, rfc5961_syn=False), False),
     (TcpConfig(), TcpConfig(drop_missing_timestamps=True, rfc1337=True), False),
-    (TcpConfig(mss=700), TcpConfig(rcv_buf=1500, mss=700), False),
+    (TcpConfig(mss=700, nagle=None), TcpConfig(rcv_buf=1500, mss=700, nagle=None), False),
 ]
 
 

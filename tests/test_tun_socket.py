@@ -108,3 +108,34 @@ def test_reset_by_kernel_surfaces_as_connection_reset(network: synack_socket.Net
         client.settimeout(5)
         with pytest.raises(ConnectionResetError):
             client.recv(10)
+
+
+def test_tcp_nodelay_is_off_by_default_and_accepted_sockets_inherit_it(
+    network: synack_socket.Network,
+) -> None:
+    """Like a kernel socket: Nagle on until TCP_NODELAY is set (RFC 9293 §3.7.4); an accepted
+    socket takes its listener's setting, as on Linux."""
+    tcp, nodelay = synack_socket.IPPROTO_TCP, synack_socket.TCP_NODELAY
+    assert (tcp, nodelay) == (kernel_socket.IPPROTO_TCP, kernel_socket.TCP_NODELAY)
+    server = synack_socket.socket(network=network)
+    server.bind(("", 7001))
+    server.setsockopt(tcp, nodelay, 1)
+    server.listen()
+    listener = kernel_socket.create_server((KERNEL, 8002))
+    kernel_conns: list[kernel_socket.socket] = []
+    with listener:
+        client = synack_socket.create_connection((KERNEL, 8002), timeout=10, network=network)
+        kernel_conns.append(listener.accept()[0])
+    assert client.getsockopt(tcp, nodelay) == 0 and client.connection.nodelay is False
+    client.setsockopt(tcp, nodelay, 1)
+    assert client.getsockopt(tcp, nodelay) == 1 and client.connection.nodelay is True
+    with kernel_socket.create_connection((SYNACK, 7001), timeout=10):
+        server.settimeout(10)
+        conn, _ = server.accept()
+        assert conn.getsockopt(tcp, nodelay) == 1 and conn.connection.nodelay is True
+        conn.setsockopt(tcp, nodelay, b"\0\0\0\0")
+        assert conn.connection.nodelay is False
+        conn.close()
+    client.close()
+    kernel_conns[0].close()
+    server.close()

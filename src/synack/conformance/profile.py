@@ -46,7 +46,7 @@ class Profile:
     # Window scale chosen as the smallest shift with 65535 << shift >= kern.ipc.maxsockbuf.
     maxsockbuf: int = 2097152
     # TcpConfig fields set for every script: the OS's fixed behaviour, reproduced (name -> value).
-    config: dict[str, float | int | bool | None] = field(default_factory=dict)
+    config: dict[str, float | int | bool | str | None] = field(default_factory=dict)
     # Numeric values of symbolic constants that appear as system call results.
     constants: dict[str, int] = field(default_factory=dict)
     config_reasons: dict[str, str] = field(default_factory=dict)
@@ -118,6 +118,7 @@ FREEBSD = Profile(
         "rto_max": 64.0,
         "syn_retries": 12,
         "ecn_syn_retries": 1,
+        "nagle": "rfc896",
     },
     config_reasons={
         "rfc1337": "FreeBSD ignores RST in TIME-WAIT, RFC 1337 F1",
@@ -127,6 +128,7 @@ FREEBSD = Profile(
         "syn_retries": "FreeBSD TCP_MAXRXTSHIFT; net.inet.tcp.keepinit bounds the time",
         "ecn_syn_retries": "FreeBSD net.inet.tcp.ecn.maxretries: the first SYN retransmission "
         "still requests ECN",
+        "nagle": "FreeBSD's tcp_output holds a short segment while data is in flight (RFC 896)",
     },
 )
 

@@ -1,9 +1,10 @@
 """System calls of a script mapped onto synack's user interface (RFC 9293 §3.9.1).
 
 socket/bind/listen/accept/connect/read/write/send/recv/shutdown/close, fcntl O_NONBLOCK,
-getsockopt SO_ERROR / SO_RCVBUF / SO_SNDBUF, setsockopt SO_REUSEADDR / SO_LINGER / SO_RCVBUF /
-SO_SNDBUF / TCP_KEEPINIT / TCP_NOOPT / TCP_NODELAY. A file descriptor table stands in for the
-kernel's; socket options configure that socket's connections only (a copy of the host settings).
+getsockopt SO_ERROR / SO_RCVBUF / SO_SNDBUF / TCP_NODELAY, setsockopt SO_REUSEADDR / SO_LINGER /
+SO_RCVBUF / SO_SNDBUF / TCP_KEEPINIT / TCP_NOOPT / TCP_NODELAY. A file descriptor table stands in
+for the kernel's; socket options configure that socket's connections only (a copy of the host
+settings).
 Results and errno names are compared with what the script expects.
 """
 
@@ -457,9 +458,13 @@ def _getsockopt(runner: Runner, call: SyscallSpec) -> Result:
     if len(call.args) < 4:
         raise Unsupported("getsockopt() takes five arguments")
     level, name = _word(call.args[1]), _word(call.args[2])
+    want = call.args[3]
+    if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NODELAY":
+        on = sock.conn.nodelay if sock.conn is not None else sock.options.get("nodelay", False)
+        _check_value(runner, name, want, "1" if on else "0")
+        return 0, None
     if level != "SOL_SOCKET" or name not in _SOCKET_OPTIONS:
         raise Unsupported(f"getsockopt {level} {name} is not supported")
-    want = call.args[3]
     if name == "SO_ERROR":
         actual = sock.pending_error()
         sock.error_reported = sock.error_reported or actual is not None
@@ -568,8 +573,10 @@ def _setsockopt(runner: Runner, call: SyscallSpec) -> Result:
         sock.options["no_options"] = bool(_int(runner, value, name))  # FreeBSD tcp(4)
         return 0, None
     if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NODELAY":
-        if not _int(runner, value, name):
-            raise Unsupported("TCP_NODELAY 0: synack does not delay small segments (no Nagle)")
+        on = bool(_int(runner, value, name))  # RFC 9293 §3.7.4 MUST-17: Nagle off (or on)
+        sock.options["nodelay"] = on  # for a connection still to come (accepted ones inherit)
+        if sock.conn is not None:
+            sock.conn.set_nodelay(on, runner.now)
         return 0, None
     raise Unsupported(f"setsockopt {level} {name} is not supported by synack")
 

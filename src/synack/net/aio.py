@@ -533,6 +533,7 @@ class SynackTransport(asyncio.Transport):
         super().__init__()
         self._stack = stack
         self._conn = conn
+        conn.nodelay = True  # as asyncio's own TCP transports set TCP_NODELAY (no Nagle)
         self._protocol = protocol
         self._chunks: collections.deque[bytes] = collections.deque()
 

@@ -27,6 +27,8 @@ T = TypeVar("T")
 AF_INET = 2
 SOCK_STREAM = 1
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+IPPROTO_TCP = 6
+TCP_NODELAY = 1
 _RECV_HIGH = 1 << 20  # receive-side bytes buffered before reading pauses (the window closes)
 
 
@@ -200,6 +202,8 @@ class socket:
         self._accepted: asyncio.Queue[_Pipe] | None = None
         self._server: Any = None
         self._closed = False
+        # TCP_NODELAY: off, so Nagle's algorithm runs (RFC 9293 §3.7.4), as on a kernel socket.
+        self._nodelay = False
 
     # ---- options --------------------------------------------------------------------------------
 
@@ -214,8 +218,27 @@ class socket:
     def setblocking(self, flag: bool) -> None:
         self._timeout = None if flag else 0.0
 
-    def setsockopt(self, *args: Any) -> None:
-        """Accepted and ignored (SO_REUSEADDR and friends have no meaning here)."""
+    def setsockopt(self, level: int, optname: int, value: int | bytes, *args: Any) -> None:
+        """IPPROTO_TCP / TCP_NODELAY turns Nagle's algorithm off (or on); accepted sockets
+        inherit it from their listener, as on Linux. Other options (SO_REUSEADDR and friends)
+        are accepted and have no meaning here."""
+        if (level, optname) != (IPPROTO_TCP, TCP_NODELAY):
+            return
+        on = bool(int.from_bytes(value, "little") if isinstance(value, bytes) else value)
+        self._nodelay = on
+        conn = self.connection
+        if conn is not None:
+            stack = self.network.stack
+
+            async def apply() -> None:
+                conn.set_nodelay(on, stack.now())
+                stack.kick(conn)
+
+            self.network.call(apply(), None)
+
+    def getsockopt(self, level: int, optname: int, *args: Any) -> int:
+        """IPPROTO_TCP / TCP_NODELAY: 1 when Nagle's algorithm is off; other options: 0."""
+        return int(self._nodelay) if (level, optname) == (IPPROTO_TCP, TCP_NODELAY) else 0
 
     def fileno(self) -> int:
         return -1
@@ -251,8 +274,12 @@ class socket:
         stack = self.network.stack
         pipe = _Pipe(self.network.loop)
 
+        nodelay = self._nodelay
+
         async def go() -> None:
             await stack.create_connection(lambda: pipe, host, port, local_port=self._local_port)
+            assert pipe.transport is not None
+            pipe.transport.connection.nodelay = nodelay  # before the program writes a byte
 
         self.network.call(go(), self._timeout)
         self._pipe = pipe
@@ -290,14 +317,19 @@ class socket:
             raise OSError(22, "listen() before accept()")
         queue = self._accepted
 
+        nodelay = self._nodelay
+
         async def go() -> _Pipe:
             pipe = await queue.get()
+            assert pipe.transport is not None
+            pipe.transport.connection.nodelay = nodelay  # inherited from the listener
             return pipe
 
         pipe = self.network.call(go(), self._timeout)
         child = socket(network=self.network)
         child._pipe = pipe
         child._local_port = self._local_port
+        child._nodelay = nodelay
         assert pipe.transport is not None
         peer = pipe.transport.get_extra_info("peername")
         return child, (str(peer[0]), int(peer[1]))

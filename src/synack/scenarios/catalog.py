@@ -40,10 +40,14 @@ def scenario(name: str, summary: str) -> Callable[[Callable[[int], Lab]], Callab
 
 
 async def http_server(ep: Endpoint, *, close: bool = True) -> None:
-    """nginx: accept, read the request, write header and body, read to EOF, close."""
+    """nginx: accept, read the request, write header and body, read to EOF, close.
+
+    nginx turns Nagle off (its `tcp_nodelay on` default): the seed's capture shows the header
+    and body segments back to back, where Linux's Nagle would hold the body for an ACK."""
     listener = ep.socket()
     listener.listen(80)
     conn = await listener.accept()
+    conn.set_nodelay()
     await conn.recv()
     await ep.sleep(APP_THINK)
     await conn.send(HEADERS)
@@ -374,6 +378,46 @@ def zero_window(seed: int) -> Lab:
         sock = ep.socket()
         await sock.connect(SERVER, 80, local_port=CLIENT_PORT)
         await sock.send(bytes(total))
+        sock.close()
+
+    lab.spawn(lab.server, server)
+    lab.spawn(lab.client, client)
+    lab.run()
+    return lab
+
+
+@scenario("nagle", "a request written in two parts: Nagle holds the second until the delayed "
+          "ACK (40 ms); TCP_NODELAY sends both at once")
+def nagle(seed: int) -> Lab:
+    # RFC 9293 §3.7.4 and the delayed ACK of §3.8.6.3 together: the server (interactive after
+    # the first exchange) waits for the whole request before answering, so it delays the ACK of
+    # the first part, while the client's Nagle waits for that ACK before sending the second.
+    head, body = b"PUT /x HTTP/1.1\r\nContent-Length: 2\r\n\r\n", b"ok"
+    answer = b"HTTP/1.1 204\r\n\r\n"
+    lab = Lab(seed)
+
+    async def server(ep: Endpoint) -> None:
+        listener = ep.socket()
+        listener.listen(80)
+        conn = await listener.accept()
+        for _ in range(3):
+            await conn.recv_exactly(len(head) + len(body))
+            await conn.send(answer)
+        await conn.recv()  # EOF
+        conn.close()
+
+    async def client(ep: Endpoint) -> None:
+        sock = ep.socket()
+        await sock.connect(SERVER, 80, local_port=CLIENT_PORT)
+        await sock.send(head + body)  # one write: no wait
+        await sock.recv_exactly(len(answer))
+        await sock.send(head)  # write, write, read: the second write waits
+        await sock.send(body)
+        await sock.recv_exactly(len(answer))
+        sock.set_nodelay()
+        await sock.send(head)  # the same with Nagle off: both parts at once
+        await sock.send(body)
+        await sock.recv_exactly(len(answer))
         sock.close()
 
     lab.spawn(lab.server, server)

@@ -325,6 +325,13 @@ class SimSocket:
             raise
         ep.log(ep.actor, f"connect() returns ({self.state})")
 
+    def set_nodelay(self, on: bool = True) -> None:
+        """setsockopt(IPPROTO_TCP, TCP_NODELAY): turn Nagle's algorithm off (or back on)."""
+        ep, w = self.ep, self.w
+        assert w is not None
+        ep.call(w, f"setsockopt(IPPROTO_TCP, TCP_NODELAY, {int(on)})",
+                lambda: w.conn.set_nodelay(on, ep.net.now))
+
     # -- data ----------------------------------------------------------------------------------
 
     async def send(self, data: bytes) -> int:

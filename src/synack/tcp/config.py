@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(slots=True)
@@ -26,6 +27,12 @@ class TcpConfig:
     rcv_buf: int = 65536
     snd_buf: int = 131072
     initial_cwnd_segments: int = 10  # RFC 6928
+    # RFC 9293 §3.7.4 (RFC 896) Nagle algorithm, unless a connection sets TCP_NODELAY: a segment
+    # shorter than the MSS that would not carry a FIN waits for an ACK. "minshall": while an
+    # earlier short segment is unacknowledged (Linux tcp_nagle_check); "rfc896": while any data
+    # is (FreeBSD tcp_output); None: never (every connection as if TCP_NODELAY were set).
+    nagle: Literal["minshall", "rfc896"] | None = "minshall"
+    nodelay: bool = False  # TCP_NODELAY on the connections made with these settings
     # RFC 6298 retransmission timeout.
     rto_initial: float = 1.0
     rto_min: float = 0.2  # Linux TCP_RTO_MIN

@@ -194,12 +194,12 @@ class Connection:
         "_fin_received", "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out",
         "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap", "_rcv_mss_est",
         "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq", "_send_blocked",
-        "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx", "_t_wait", "_user_closed",
-        "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss", "local", "max_snd_wnd",
-        "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale",
-        "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1",
-        "snd_wl2", "snd_wnd", "snd_wscale", "state_events", "ts_offset", "ts_ok", "ts_recent",
-        "ws_ok",
+        "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx", "_t_wait",
+        "_user_closed", "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss", "local",
+        "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up",
+        "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt",
+        "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "state_events", "ts_offset",
+        "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -238,6 +238,10 @@ class Connection:
         self.snd_wl1 = self.snd_wl2 = 0
         self.max_snd_wnd = 0
         self.snd_wscale = 0
+        # RFC 9293 §3.7.4 Nagle (config.nagle) unless TCP_NODELAY; Linux's snd_sml: the end of
+        # the last segment sent shorter than the MSS (Minshall's form of the algorithm).
+        self.nodelay = self.config.nodelay
+        self._snd_sml = self.iss
         self.peer_mss = 0
         self.smss = 536
         # Receive sequence space.
@@ -423,6 +427,15 @@ class Connection:
             raise OSError(f"listen() in state {self._state.value}")
         self.passive = True
         self._set_state(_LISTEN, "listen()")
+
+    def set_nodelay(self, on: bool, now: float) -> None:
+        """TCP_NODELAY (RFC 9293 §3.7.4, MUST-17: the program can turn Nagle off): on, short
+        segments go at once, and what Nagle holds is sent now, as Linux does on the call."""
+        self._now = now
+        self.nodelay = on
+        if on and self._state in _SENDING and self._sndbuf is not None:
+            self._output(now)
+            self._host.touched(self)
 
     def send(self, data: bytes | bytearray | memoryview, now: float) -> int:
         """RFC 9293 §3.10.2 SEND: buffer `data` (as much as fits) and transmit what the windows
@@ -1171,6 +1184,7 @@ class Connection:
         buffered = buf.size if buf is not None else 0
         cc = self._cc
         smss = self.smss
+        idle = self.snd_max == self.snd_una  # (FreeBSD's Nagle looks at this, once per call)
         while True:
             nxt = self.snd_nxt
             sent = seq_diff(nxt, self._sbuf_seq)
@@ -1184,6 +1198,11 @@ class Connection:
             if cc is not None and cc.cwnd - flight < usable:
                 usable = cc.cwnd - flight
             size = remaining if remaining < smss else smss
+            if (
+                size < smss and not probe and not self._fin_queued and flight
+                and not self.nodelay and self._nagle_holds(size, idle)
+            ):
+                break  # RFC 9293 §3.7.4: the short segment waits for an ACK
             if usable < size:
                 # Sender SWS avoidance (RFC 9293 §3.8.6.2.1): a segment shorter than the MSS that
                 # does not hold all queued data goes only if it is at least Fr = 1/2 of the
@@ -1197,6 +1216,8 @@ class Connection:
                         self._arm_persist(now)
                     break
             assert buf is not None
+            if size < smss:
+                self._snd_sml = (nxt + size) & SEQ_MASK
             if sent + size == buffered:  # the last of the queued data: PSH (and our FIN)
                 flags = ACK | PSH | FIN if self._fin_queued else ACK | PSH
                 self._transmit(flags, nxt, buf.peek(sent, size), now)
@@ -1204,6 +1225,21 @@ class Connection:
             self._transmit(ACK, nxt, buf.peek(sent, size), now)
             if probe:
                 break
+
+    def _nagle_holds(self, size: int, idle: bool) -> bool:
+        """Whether a segment of `size` (< MSS, no FIN) waits for an ACK while data is in flight.
+
+        "minshall", Linux's tcp_nagle_check: while an earlier short segment is unacknowledged.
+        "rfc896", as FreeBSD's tcp_output: unless nothing was in flight when this output began
+        (so one write's tail goes with it), or the segment is half the largest window the peer
+        offered (the sender SWS rule of RFC 9293 §3.8.6.2.1)."""
+        nagle = self.config.nagle
+        if nagle == "minshall":
+            sml = self._snd_sml
+            return seq_gt(sml, self.snd_una) and seq_le(sml, self.snd_nxt)
+        if nagle == "rfc896":
+            return not idle and not (self.max_snd_wnd and size >= self.max_snd_wnd >> 1)
+        return False
 
     def _transmit(self, flags: int, seq: int, payload: bytes, now: float) -> None:
         """Send new or resent data at SND.NXT and advance it; time it; arm the RTO."""
@@ -1458,7 +1494,7 @@ class Connection:
     def _init_tcb(self) -> None:
         cfg = self.config
         self._rto = RtoEstimator(cfg.rto_initial, cfg.rto_min, cfg.rto_max)
-        self.snd_una = self.snd_nxt = self.snd_max = self.iss
+        self.snd_una = self.snd_nxt = self.snd_max = self._snd_sml = self.iss
         self._sbuf_seq = (self.iss + 1) & SEQ_MASK
         self._rtx_count = 0
         self.rcv_wscale = 0
