@@ -135,7 +135,8 @@ def measure(name: str, argv: list[str], env: dict[str, str] | None = None) -> Re
 COMPILED_MODULES = [
     "synack/analyze/flags.py", "synack/analyze/rfc.py", "synack/analyze/zeek.py",
     "synack/analyze/tracker.py", "synack/analyze/summary.py", "synack/analyze/engine.py",
-    "synack/capture/pcap.py", "synack/capture/share.py", "synack/analyze/parallel.py",
+    "synack/capture/pcap.py", "synack/capture/pcapng.py", "synack/capture/share.py",
+    "synack/analyze/parallel.py",
 ]
 
 

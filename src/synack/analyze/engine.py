@@ -116,9 +116,9 @@ def run(
     common frame is then skipped undecoded.) `stats` then counts only the records of share k:
     Ethernet + IPv4/IPv6 + TCP header frames by the flow hash of the bytes where the addresses
     and ports are, every other record in share 0.
-    `skip`: `records` comes from a pcap reader given this `ShareSkip` (and `share` is set); it
-    passes over the other shares' common frames before the next sweep itself, and says each
-    record's number and share.
+    `skip`: `records` comes from a pcap or pcapng reader given this `ShareSkip` (and `share` is
+    set); it passes over the other shares' common frames before the next sweep itself, and says
+    each record's number and share.
     `tracker.index` is set to the 1-based number of the record before each call into the tracker.
     `progress(k)` is called before the first record numbered k or more, for each multiple k of
     `progress_every`, and `progress(n)` once at the end (n records).

@@ -122,7 +122,7 @@ def _work(
 
         gc.set_threshold(10_000, *gc.get_threshold()[1:])
         with open_capture(path) as reader:
-            # A pcap file's reader passes over the other shares' common frames itself.
+            # A pcap or pcapng file's reader passes over the other shares' common frames itself.
             wanted = ShareSkip(shares, share)
             records = reader.iter_records_skipping(wanted)
             skip = wanted if records is not None else None

@@ -9,6 +9,9 @@ Enhanced (EPB), Simple (SPB) and the obsolete Packet Blocks (OPB). Other blocks 
 Interfaces are numbered across the whole file in the order their IDBs appear (as Wireshark's
 frame.interface_id), so a packet's `interface` indexes the reader's `interfaces` whatever section
 it is in.
+
+Given a `share.ShareSkip`, the reader passes over other shares' common Ethernet frames in EPBs and
+SPBs without slicing or yielding them (see `iter_pcapng`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ import struct
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from synack.capture import share
 from synack.capture.packet import NANOS_PER_SECOND, InterfaceInfo, Record
+from synack.capture.share import ShareSkip
 from synack.capture.stream import Stream
 
 SHB = 0x0A0D0D0A
@@ -74,6 +79,9 @@ class _Section:
         self.number = number
         # Per interface: (link_type, ts multiplier, ts divisor, ts offset ns, global index)
         self.fast: list[tuple[int, int, int, int, int]] = []
+
+
+Section = _Section  # for a reader to keep what `prime` returns
 
 
 def _options(buf: bytes, start: int, stop: int, endian: str) -> Iterator[tuple[int, bytes]]:
@@ -206,6 +214,25 @@ def _block(
     return None  # statistics, name resolution, secrets, custom and unknown blocks
 
 
+# A section interface as the skipping reader sees it: (link type, high and low 32 bits of the
+# least tick count whose timestamp is not before the deadline, ts multiplier, ts divisor, ts
+# offset ns, global index).
+_SkipInterface = tuple[int, int, int, int, int, int, int]
+
+
+def _skip_interfaces(sec: _Section, until_ns: int) -> list[_SkipInterface]:
+    """The section's interfaces with the deadline `until_ns` in each one's timestamp units.
+
+    A timestamp ticks * mul // div + ts_off is before `until_ns` exactly when ticks is below
+    ceil((until_ns - ts_off) * div / mul): a block is judged by its two tick words as they are.
+    """
+    out = []
+    for lt, mul, div, ts_off, index in sec.fast:
+        ticks = -((ts_off - until_ns) * div // mul)
+        out.append((lt, ticks >> 32, ticks & 0xFFFFFFFF, mul, div, ts_off, index))
+    return out
+
+
 def open_section(head: bytes) -> _Section:
     """The first section of a file starting with `head` (12+ bytes, byte order already checked)."""
     return _Section(_BOMS[head[8:12]], 0, -1)  # numbered 0 once its SHB is processed
@@ -234,40 +261,149 @@ def prime(st: Stream, sec: _Section) -> _Section:
     return sec
 
 
-def iter_pcapng(st: Stream, sec: _Section) -> Iterator[Record]:
-    """Yield every packet from `st.off` on; damage or a cut file sets `st.truncated`."""
+def iter_pcapng(st: Stream, sec: _Section, skip: ShareSkip | None = None) -> Iterator[Record]:
+    """Yield every packet from `st.off` on; damage or a cut file sets `st.truncated`.
+
+    With `skip`, other shares' common Ethernet frames before `skip.until_ns` are passed over
+    unread (see `share.ShareSkip`): one struct call reads an EPB's header and the flow hash's
+    bytes (and the previous block's trailing length), and its timestamp is compared in the
+    interface's ticks (`_skip_interfaces`). An SPB (timestamp 0) is passed over likewise; other
+    records are judged once the careful step has read them. Blocks are checked, and the file
+    read, exactly as without `skip`, so the records, their numbers and `st.truncated` agree.
+    """
     buf, off, base = st.buf, st.off, st.base
     more = st.more
-    n = 0  # packets yielded; read live through Stream.count_of(generator)
+    n = 0  # packets yielded (with `skip`: passed); read live through Stream.count_of(generator)
+    if skip is not None:
+        mine = skip.mine
+        shares = skip.shares
+        table = share.share_table(shares)
+        swapped = share.swapped_share_table(shares)
+        v4_need = share.V4_NEED
+        v6_need = share.V6_NEED
+        v6_prefix = share.V6_PREFIX.unpack_from
+        epb_need = 28 + v4_need  # an EPB's header and an IPv4 frame's prefix
+        until = skip.until_ns
     try:
         while True:  # once per section byte order
             e = sec.endian
             epb = struct.Struct(e + "IIIIIII").unpack_from
             u32 = struct.Struct(e + "I").unpack_from
             fast = sec.fast
+            if skip is not None:
+                # The block header and an IPv4 frame's prefix in one call (`next_v4`: preceded by
+                # the previous block's trailing length), in the section's byte order: the
+                # EtherType and the ports then read byte-swapped when little-endian.
+                little = e == "<"
+                epb_v4 = struct.Struct(e + "IIIIIII" + "12xHB14xB3xBHH").unpack_from
+                next_v4 = struct.Struct(e + "IIIIIIII" + "12xHB14xB3xBHH").unpack_from
+                et_v4 = 0x0008 if little else share.ETHERTYPE_IPV4
+                et_v6 = 0xDD86 if little else share.ETHERTYPE_IPV6
+                table_v4 = swapped if little else table
+                shift_v4 = 8 if little else 0  # the address bytes' place in the (swapped) hash
+                ifs = _skip_interfaces(sec, until)
             new_section = None
             while new_section is None:
                 end = len(buf)
-                # Hot loop: well-formed EPBs of described interfaces.
-                while off + 28 <= end:
-                    btype, length, ifid, high, low, cap, orig = epb(buf, off)
-                    nxt = off + length
-                    if (
-                        btype != EPB
-                        or nxt > end
-                        or cap > length - 32
-                        or length & 3
-                        or u32(buf, nxt - 4)[0] != length
-                    ):
-                        break
-                    try:
-                        lt, mul, div, ts_off, index = fast[ifid]
-                    except IndexError:
-                        break
-                    n += 1
-                    ts = ((high << 32) | low) * mul // div + ts_off
-                    yield (ts, lt, buf[off + 28 : off + 28 + cap], orig, index)
-                    off = nxt
+                if skip is None:
+                    # Hot loop: well-formed EPBs of described interfaces.
+                    while off + 28 <= end:
+                        btype, length, ifid, high, low, cap, orig = epb(buf, off)
+                        nxt = off + length
+                        if (
+                            btype != EPB
+                            or nxt > end
+                            or cap > length - 32
+                            or length & 3
+                            or u32(buf, nxt - 4)[0] != length
+                        ):
+                            break
+                        try:
+                            lt, mul, div, ts_off, index = fast[ifid]
+                        except IndexError:
+                            break
+                        n += 1
+                        ts = ((high << 32) | low) * mul // div + ts_off
+                        yield (ts, lt, buf[off + 28 : off + 28 + cap], orig, index)
+                        off = nxt
+                else:
+                    # The same checks, passing over other shares' frames before the deadline. A
+                    # block's trailing length is read with the next block's header and frame
+                    # prefix, so a block is taken here only when those bytes are in the buffer;
+                    # the careful step takes the last one or two.
+                    stop = end - epb_need
+                    if off <= stop:
+                        btype, length, ifid, high, low, cap, orig, et, vihl, a, b, p, q = (
+                            epb_v4(buf, off))
+                        while True:
+                            nxt = off + length
+                            if btype != EPB or nxt > stop or cap > length - 32 or length & 3:
+                                if (
+                                    btype == SPB and until > 0 and fast and fast[0][0] == 1
+                                    and 16 <= length <= MAX_BLOCK_LEN and not length & 3
+                                    and nxt <= stop and u32(buf, nxt - 4)[0] == length
+                                ):
+                                    # (ifid is the SPB's original length.) Its timestamp is 0
+                                    # and its captured length as `_block` finds it (§4.4).
+                                    cap = min(ifid, length - 16)
+                                    snaplen = st.interfaces[sec.first].snaplen
+                                    if snaplen and snaplen < cap:
+                                        cap = snaplen
+                                    prefix = buf[off + 12 : off + 12 + min(cap, v6_need)]
+                                    owner = share.frame_share(1, prefix, shares)
+                                    if owner != mine and owner >= 0:
+                                        n += 1
+                                        off = nxt
+                                        (
+                                            btype, length, ifid, high, low, cap, orig,
+                                            et, vihl, a, b, p, q,
+                                        ) = epb_v4(buf, off)
+                                        continue
+                                break
+                            try:
+                                lt, th, tl, mul, div, ts_off, index = ifs[ifid]
+                            except IndexError:
+                                break
+                            owner = -1
+                            if lt == 1:
+                                if et == et_v4:
+                                    if vihl == 0x45 and cap >= v4_need:
+                                        owner = table_v4[p ^ q ^ ((a ^ b) << shift_v4)]
+                                elif et == et_v6 and cap >= v6_need:
+                                    _et, nh, a, b, p, q = v6_prefix(buf, off + 28)
+                                    if nh == 6:
+                                        owner = table[p ^ q ^ a ^ b]
+                                if (
+                                    owner != mine and owner >= 0
+                                    and (high < th or (high == th and low < tl))
+                                ):
+                                    (
+                                        trailer, btype, length, ifid, high, low, cap, orig,
+                                        et, vihl, a, b, p, q,
+                                    ) = next_v4(buf, nxt - 4)
+                                    if trailer != nxt - off:
+                                        break
+                                    n += 1
+                                    off = nxt
+                                    continue
+                            record = (
+                                ((high << 32) | low) * mul // div + ts_off, lt,
+                                buf[off + 28 : off + 28 + cap], orig, index,
+                            )
+                            (
+                                trailer, btype, length, ifid, high, low, cap, orig,
+                                et, vihl, a, b, p, q,
+                            ) = next_v4(buf, nxt - 4)
+                            if trailer != nxt - off:
+                                break
+                            n += 1
+                            skip.number = n
+                            skip.owner = owner
+                            yield record
+                            if skip.until_ns != until:
+                                until = skip.until_ns
+                                ifs = _skip_interfaces(sec, until)
+                            off = nxt
                 # Careful step: one block of any kind, or find out how many bytes are missing.
                 avail = end - off
                 need = 12 - avail
@@ -282,7 +418,20 @@ def iter_pcapng(st: Stream, sec: _Section) -> Iterator[Record]:
                                 new_section = sec = result
                             elif result is not None:
                                 n += 1
-                                yield result
+                                if skip is None:
+                                    yield result
+                                else:
+                                    owner = share.frame_share(result[1], result[2], shares)
+                                    if owner != mine and owner >= 0 and result[0] < until:
+                                        continue
+                                    skip.number = n
+                                    skip.owner = owner
+                                    yield result
+                                    if skip.until_ns != until:
+                                        until = skip.until_ns
+                                        ifs = _skip_interfaces(sec, until)
+                            elif skip is not None and len(ifs) != len(fast):
+                                ifs = _skip_interfaces(sec, until)  # a new interface
                             continue
                 except _Corrupt as exc:
                     st.stop(exc.offset, exc.message)
@@ -302,6 +451,8 @@ def iter_pcapng(st: Stream, sec: _Section) -> Iterator[Record]:
                 off = 0
     finally:
         st.packets_read = n
+        if skip is not None:
+            skip.number = n
 
 
 class PcapngWriter:

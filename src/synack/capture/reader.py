@@ -50,6 +50,7 @@ class CaptureReader:
         self._file = file
         self._owns_file = owns_file
         self._pcap_header: pcap.PcapHeader | None = None
+        self._pcapng_section: pcapng.Section | None = None  # where a pcapng file's packets start
         st = Stream(file, b"")
         try:
             head = st.more(28)
@@ -119,6 +120,7 @@ class CaptureReader:
                         f"unsupported pcapng version {self.version[0]}.{self.version[1]}",
                     )
             section = pcapng.prime(st, pcapng.open_section(head))
+            self._pcapng_section = section
             return pcapng.iter_pcapng(st, section)
         if not head:
             raise ParseError("pcap", 0, "magic", "empty file: not a pcap or pcapng capture")
@@ -142,16 +144,23 @@ class CaptureReader:
     def iter_records_skipping(self, skip: ShareSkip) -> Iterator[Record] | None:
         """`iter_records` passing over other shares' common frames (`share.ShareSkip`).
 
-        Only an Ethernet pcap file not yet read from can skip this way: None for any other.
+        Only a file not yet read from can skip this way, and only an Ethernet one if pcap (a
+        pcapng file's interfaces may come later, each judged at its blocks): None for any other.
         """
         records = self._records
-        header = self._pcap_header
-        if header is None or header.link_type != 1 or not (
+        if not (
             inspect.isgenerator(records)
             and inspect.getgeneratorstate(records) == inspect.GEN_CREATED
         ):
             return None
-        self._records = pcap.iter_pcap(self._stream, header, skip)
+        header = self._pcap_header
+        section = self._pcapng_section
+        if header is not None and header.link_type == 1:
+            self._records = pcap.iter_pcap(self._stream, header, skip)
+        elif section is not None:
+            self._records = pcapng.iter_pcapng(self._stream, section, skip)
+        else:
+            return None
         self._packets = starmap(CapturedPacket, self._records)
         return self._records
 

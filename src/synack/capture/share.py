@@ -8,8 +8,8 @@ index that table with the hash computed inline.
 
 The common frames (Ethernet + IPv4 with a 20-byte header, or Ethernet + IPv6 whose next header
 is TCP) have the hash's inputs at fixed offsets, so a reader can tell a frame's share from its
-bytes without decoding it (`frame_share`). A `ShareSkip` asks the pcap reader to pass over the
-common frames of other shares altogether (see `pcap.iter_pcap`).
+bytes without decoding it (`frame_share`). A `ShareSkip` asks the pcap or pcapng reader to pass
+over the common frames of other shares altogether (see `pcap.iter_pcap`, `pcapng.iter_pcapng`).
 """
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def frame_share(link_type: int, data: bytes, shares: int) -> int:
 
 @dataclass(slots=True)
 class ShareSkip:
-    """A pcap reader's instructions to pass over other shares' common frames, and its report.
+    """A capture reader's instructions to pass over other shares' common frames, and its report.
 
     The reader yields every record except a common frame of a share other than `mine` whose
     timestamp is before `until_ns` (the consumer moves `until_ns` as it goes; the reader reads
