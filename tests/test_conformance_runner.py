@@ -413,6 +413,7 @@ def test_ecn_setup_ect0_marking_and_ce_echo() -> None:
 +0.000 <[ce] P. 1:11(10) ack 11 win 32767
 +0.000 >[noecn] E. 11:11(0) ack 11
 +0.010 <[ect0] PW. 11:21(10) ack 11 win 32767
++0.000 >[noecn] . 11:11(0) ack 21
 +0.000 write(3, ..., 5) = 5
 +0.000 >[ect0] P. 11:16(5) ack 21
 +0.000 close(3) = 0

@@ -29,6 +29,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 238',
             's>c [P.] seq 239 ack 77 len 612',
+            'c>s [.] seq 77 ack 239 len 0',
             'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 851 len 0',
             's>c [F.] seq 851 ack 78 len 0',
@@ -97,6 +98,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 238',
             's>c [P.] seq 239 ack 77 len 612',
+            'c>s [.] seq 77 ack 239 len 0',
             'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 851 len 0',
             's>c [F.] seq 851 ack 78 len 0',
@@ -124,6 +126,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 238',
             's>c [P.] seq 239 ack 77 len 612',
+            'c>s [.] seq 77 ack 239 len 0',
             'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 851 len 0',
             's>c [F.] seq 851 ack 78 len 0',
@@ -178,6 +181,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 850',
             's>c [F.] seq 851 ack 77 len 0',
+            'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 852 len 0',
             's>c [.] seq 852 ack 78 len 0',
         ],
@@ -201,6 +205,8 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [S] seq 0 len 0',
             'c>s [S.] seq 0 ack 1 len 0',
             's>c [S.] seq 0 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 0',
+            's>c [.] seq 1 ack 1 len 0',
         ],
         [
             'client CLOSED>SYN_SENT',
@@ -246,6 +252,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 78 len 850',
             's>c [F.] seq 851 ack 78 len 0',
+            'c>s [.] seq 78 ack 851 len 0',
             'c>s [.] seq 78 ack 852 len 0',
         ],
         [
@@ -309,6 +316,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 238',
             's>c [P.] seq 239 ack 77 len 612',
+            'c>s [.] seq 77 ack 239 len 0',
             'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 851 len 0',
             's>c [F.] seq 851 ack 78 len 0',
@@ -339,6 +347,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 238',
             's>c [P.] seq 239 ack 77 len 612',
+            'c>s [.] seq 77 ack 239 len 0',
             'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 851 len 0',
             's>c [.] seq 851 ack 78 len 0',
@@ -504,6 +513,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'c>s [P.] seq 1 ack 1 len 76',
             's>c [.] seq 1 ack 77 len 0',
             's>c [P.] seq 1 ack 77 len 850',
+            'c>s [.] seq 77 ack 851 len 0',
             'c>s [F.] seq 77 ack 851 len 0',
             's>c [F.] seq 851 ack 78 len 0',
             'c>s [.] seq 78 ack 852 len 0',
@@ -556,6 +566,7 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'c>s [P.] seq 1 ack 1 len 40',
             's>c [.] seq 1 ack 41 len 0',
             's>c [P.] seq 1 ack 41 len 16',
+            'c>s [.] seq 41 ack 17 len 0',
             'c>s [P.] seq 41 ack 17 len 38',
             's>c [.] seq 17 ack 79 len 0',
             'c>s [P.] seq 79 ack 17 len 2',
@@ -670,11 +681,14 @@ def test_default_reproduces_the_seed_capture() -> None:
     ours = [_mask(line) for line in run("default").transcript.packet_lines]
     seed = [_mask(line) for line in seed_lines()]
     assert len(seed) == 10
-    # The seed elides the server's first response segment ("..."); every line it shows is ours,
-    # and we send nothing it does not show (one ACK for both response segments).
+    # Every line the seed shows is ours, in its order. Its "..." stands for the server's first
+    # response segment and the client's ACK of it: Linux acknowledges at once there (quick-ACK
+    # mode; the client has received no data before, so its exchange is not yet interactive).
     assert [line for line in ours if line in seed] == seed
-    assert len(ours) == 11 and ours[:5] + ours[6:] == seed
-    assert "Flags [P.], seq 1:239, ack 77, win 509" in ours[5]
+    extra = [line for line in ours if line not in seed]
+    assert len(ours) == 12 and len(extra) == 2
+    assert "Flags [P.], seq 1:239, ack 77, win 509" in extra[0]
+    assert "39002 > 192.168.0.61.80: Flags [.], ack 239, win 501" in extra[1]
 
 
 def test_demo_prints_transcript_and_writes_pcap(tmp_path: Path) -> None:
@@ -686,7 +700,7 @@ def test_demo_prints_transcript_and_writes_pcap(tmp_path: Path) -> None:
     assert lines[1].strip() == "client  connect(192.168.0.61:80) -> SYN_SENT"
     assert lines[2].startswith("12:49:33.192719 IP 192.168.0.60.39002 > 192.168.0.61.80: Flags [S]")
     assert "\x1b[" not in result.stdout  # no colour when not a terminal
-    assert f"wrote 11 packets to {pcap}" in result.stderr
+    assert f"wrote 12 packets to {pcap}" in result.stderr
     assert pcap.read_bytes()[:4] == bytes.fromhex("d4c3b2a1")
 
 
@@ -770,3 +784,12 @@ def test_nagle_waits_for_the_delayed_ack_and_tcp_nodelay_does_not() -> None:
     acked = times["s>c [.] seq 17 ack 79 len 0"] - times["c>s [P.] seq 41 ack 17 len 38"]
     assert 40_000_000 <= acked < held < 41_000_000
     assert times["c>s [P.] seq 119 ack 33 len 2"] == times["c>s [P.] seq 81 ack 33 len 38"]
+
+
+def test_simultaneous_open_ends_with_each_side_reporting_the_repeated_syn() -> None:
+    """Each SYN-ACK repeats a SYN already received: as Linux, each side acknowledges it at once
+    with that SYN as a D-SACK block (RFC 2883; `sack 1 {0:1}` in tcpdump's relative numbers)."""
+    lines = run("simultaneous-open").transcript.packet_lines
+    assert len(lines) == 6
+    assert [line.count("Flags [.], ack 1, win 502") for line in lines[4:]] == [1, 1]
+    assert all(line.endswith("nop,nop,sack 1 {0:1}], length 0") for line in lines[4:])

@@ -43,8 +43,11 @@ class Timed(Pair):
 def interactive(
     server_config: TcpConfig | None = None, client_config: TcpConfig | None = None
 ) -> Timed:
-    """A connection whose client sent a 76-byte request right after the handshake (so its
-    receiver is in Linux's interactive "pingpong" mode, delaying ACKs), read by the server."""
+    """A connection whose client sent a 76-byte request, read by the server, and whose client
+    delays its ACKs (its quick-ACK credit spent: Linux's state once the first segments of a
+    connection are acknowledged)."""
+    client_config = client_config if client_config is not None else TcpConfig()
+    client_config.quick_acks = 0
     pair = Timed(server_config=server_config, client_config=client_config)
     pair.handshake()
     pair.client.send(b"G" * 76, 0.0)
@@ -65,7 +68,7 @@ def test_linux_nagle_holds_the_second_short_write_until_the_delayed_ack() -> Non
         (0.0, "s>c", "P.", 1, 77, 238),
         (0.04, "c>s", ".", 77, 239, 0),  # the client's delayed ACK
         (0.04, "s>c", "P.", 239, 77, 612),  # Nagle let the body go
-        (0.04, "c>s", ".", 77, 851, 0),  # more than a segment unacknowledged: at once
+        (0.08, "c>s", ".", 77, 851, 0),  # one segment unacknowledged: delayed again
     ]
 
 

@@ -64,8 +64,8 @@ def test_seed_exchange_linux_options_windows_and_three_segment_close() -> None:
         ("c>s", "P.", 1, 1, 502, 76),
         ("s>c", ".", 1, 77, 509, 0),
         ("s>c", "P.", 1, 77, 509, 612),
-        # The client sent its request right after the handshake (Linux pingpong mode): the ACK of
-        # the one small response segment waits, and the FIN carries it.
+        # The client has received no data before (Linux quick-ACK mode): it acknowledges at once.
+        ("c>s", ".", 77, 613, 501, 0),
         ("c>s", "F.", 77, 613, 501, 0),
         ("s>c", "F.", 613, 78, 509, 0),
         ("c>s", ".", 78, 614, 501, 0),
@@ -266,10 +266,29 @@ def test_text_on_a_simultaneous_open_syn_waits_for_established() -> None:
     assert rig.out() == [("F.", s(ISS + 1), s(IRS + 4), 64240, 0)]
 
 
+def test_a_request_right_after_the_handshake_does_not_make_the_exchange_interactive() -> None:
+    """Linux starts its delayed-ACK engine with the first data received (icsk_ack.ato is 0
+    before): a client that sends first is in quick-ACK mode and acknowledges the answer's first
+    segment at once."""
+    pair = Pair()
+    pair.handshake()
+    pair.client.send(b"G" * 76, 0.0)
+    pair.shuttle()
+    assert pair.server.receive() == b"G" * 76
+    pair.server.send(b"R" * 238, 0.0)
+    pair.shuttle()
+    assert [(d, f, a, n) for d, f, _, a, _, n in rel(pair)[-2:]] == [
+        ("s>c", "P.", 77, 238), ("c>s", ".", 239, 0),
+    ]
+
+
 def test_pingpong_mode_holds_the_ack_of_an_answer_until_more_than_a_segment_arrived() -> None:
     pair = Pair()
     pair.handshake()
-    pair.client.send(b"G" * 76, 0.0)  # a request right after the handshake: interactive
+    pair.server.send(b"220 ready\r\n", 0.0)  # a greeting, as an SMTP server sends
+    pair.shuttle()
+    assert pair.client.receive() == b"220 ready\r\n"
+    pair.client.send(b"G" * 76, 0.0)  # sent within the delayed-ACK time of data: interactive
     pair.shuttle()
     assert pair.server.receive() == b"G" * 76
     pair.server.set_nodelay(True, 0.0)  # as the seed's nginx: header and body back to back
@@ -279,7 +298,7 @@ def test_pingpong_mode_holds_the_ack_of_an_answer_until_more_than_a_segment_arri
     pair.server.send(b"R" * 612, 0.0)
     pair.shuttle()  # 850 bytes > one segment (536 estimated, then 612): acknowledged at once
     assert [(d, f, a, n) for d, f, _, a, _, n in rel(pair)[-3:]] == [
-        ("s>c", "P.", 77, 238), ("s>c", "P.", 77, 612), ("c>s", ".", 851, 0),
+        ("s>c", "P.", 77, 238), ("s>c", "P.", 77, 612), ("c>s", ".", 862, 0),
     ]
 
 

@@ -333,7 +333,7 @@ def synack_timeout(seed: int) -> Lab:
 def time_wait(seed: int) -> Lab:
     faults = Faults()
     faults.add_rule(Rule(
-        match(flags=".", payload=False, src_port=CLIENT_PORT, skip=2), label="client's last ACK"
+        match(flags=".", payload=False, src_port=CLIENT_PORT, skip=3), label="client's last ACK"
     ))
     lab = Lab(seed, faults=faults)
     lab.spawn(lab.server, http_server)

@@ -189,17 +189,17 @@ class Connection:
     """
 
     __slots__ = (
-        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_ce", "_cwr_pending", "_ece_pending",
-        "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events", "_fin_queued",
-        "_fin_received", "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out",
-        "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap", "_rcv_mss_est",
-        "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq", "_send_blocked",
-        "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx", "_t_wait",
-        "_user_closed", "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss", "local",
-        "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss", "rcv_nxt", "rcv_up",
-        "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss", "snd_max", "snd_nxt",
-        "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "state_events", "ts_offset",
-        "ts_ok", "ts_recent", "ws_ok",
+        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_ce", "_cwr_pending", "_dsack",
+        "_ece_pending", "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events",
+        "_fin_queued", "_fin_received", "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now",
+        "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap",
+        "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq",
+        "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
+        "_t_wait", "_user_closed", "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss",
+        "local", "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss", "rcv_nxt",
+        "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss", "snd_max",
+        "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "state_events",
+        "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -255,6 +255,8 @@ class Connection:
         self._rcv_cap = 0  # largest window offered (Linux's rcv_ssthresh, without growth)
         # Negotiated options (RFC 7323, RFC 2018).
         self.sack_ok = False
+        # RFC 2883 D-SACK: the duplicate (start, end) the next ACK reports first, if any.
+        self._dsack: tuple[int, int] | None = None
         self.ts_ok = False
         self.ts_recent = 0
         self.ts_offset = ts_offset & SEQ_MASK
@@ -296,7 +298,9 @@ class Connection:
         self._rcv_mss_est = 536
         self._ack_pushed = 0
         self._pingpong = False
-        self._lrcvtime: float | None = None  # last data received (or the handshake completed)
+        # Last data received: None until the first (Linux starts its delayed-ACK engine then,
+        # icsk_ack.ato 0 before, so sending cannot make the exchange interactive earlier).
+        self._lrcvtime: float | None = None
         self._lsndtime: float | None = None  # last data sent
         # Timers (absolute deadlines, None when stopped).
         self._t_rtx: float | None = None
@@ -573,7 +577,8 @@ class Connection:
         if st is _SYN_SENT or st is _SYN_RECEIVED:
             limit = cfg.syn_retries if st is _SYN_SENT else cfg.synack_retries
             if self._rtx_count >= limit:
-                self._fail(TimeoutError(110, "connection timed out"), "SYN retries exhausted")
+                what = "SYN" if st is _SYN_SENT else "SYN-ACK"
+                self._fail(TimeoutError(110, "connection timed out"), f"{what} retries exhausted")
                 return
             self._rtx_count += 1
             rto.back_off()
@@ -802,7 +807,7 @@ class Connection:
         self.snd_wl1 = seg.seq
         self.snd_wl2 = ack
         self.max_snd_wnd = self.snd_wnd
-        self._set_state(_SYN_RECEIVED, "SYN received (simultaneous open)")
+        self._set_state(_SYN_RECEIVED, "SYN received: simultaneous open")
         self._rtx_count = 0
         self._send_syn()
         self._arm_rtx(now)
@@ -854,10 +859,13 @@ class Connection:
                 self._t_wait = now + cfg.time_wait  # a retransmitted FIN restarts 2*MSL
                 # RFC 7323 §4.3 (2): SEG.SEQ <= Last.ACK.sent: its TSval is the one to echo.
                 self._update_ts_recent(tsval, seq)
+            elif seg_len and delta < 0 and not flags & SYN:  # (Linux: an old SYN is challenged)
+                self._report_duplicate(seq, seg_len)
             self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
             return
         # Trim to the window: bytes before RCV.NXT (and a SYN there) are old.
         if delta < 0:
+            self._report_duplicate(seq, seg_len)
             if flags & SYN:
                 flags &= ~SYN  # the SYN occupies the first sequence number: text starts after it
                 delta += 1
@@ -1312,7 +1320,9 @@ class Connection:
         # TSval: `_tsval()`
         tsval = (int(self._now * 1000) + self.ts_offset) & SEQ_MASK if self.ts_ok else None
         seg: Outgoing
-        if self.sack_ok and flags & ACK and self._rcvbuf is not None and self._rcvbuf._starts:
+        if self.sack_ok and flags & ACK and (
+            self._dsack is not None or (self._rcvbuf is not None and self._rcvbuf._starts)
+        ):
             options: tuple[TcpOption, ...] = ()
             if tsval is not None:
                 options = (_NOP, _NOP, Timestamps(tsval, self.ts_recent))
@@ -1396,10 +1406,29 @@ class Connection:
     def _tsval(self) -> int:
         return (int(self._now * 1000) + self.ts_offset) & SEQ_MASK
 
+    def _report_duplicate(self, seq: int, seg_len: int) -> None:
+        """A segment starting before RCV.NXT: its part already received goes in a D-SACK block
+        (RFC 2883 §4; Linux tcp_dsack_set, SYN and FIN included) on an ACK sent at once."""
+        if not self.sack_ok:
+            return
+        end = (seq + seg_len) & SEQ_MASK
+        if seq_gt(end, self.rcv_nxt):
+            end = self.rcv_nxt
+        self._dsack = (seq, end)
+        self._ack_now = True
+
     def _sack_blocks(self, limit: int) -> tuple[tuple[int, int], ...]:
-        """RFC 2018 §4: the block holding the latest segment first, then the others."""
+        """RFC 2018 §4: the block holding the latest segment first, then the others; a D-SACK
+        block (RFC 2883 §4) before them all, reported once."""
+        dsack = self._dsack
+        head: tuple[tuple[int, int], ...] = ()
+        if dsack is not None:
+            self._dsack = None
+            head = (dsack,)
+            limit -= 1
         buf = self._rcvbuf
-        assert buf is not None
+        if buf is None or not buf._starts:
+            return head
         base = buf.next
         blocks = []
         first = buf.last_range
@@ -1411,7 +1440,7 @@ class Connection:
             if first is None or r[0] != first[0]:
                 blocks.append(r)
         nxt = self.rcv_nxt
-        return tuple(
+        return head + tuple(
             ((nxt + s - base) & SEQ_MASK, (nxt + e - base) & SEQ_MASK) for s, e in blocks[:limit]
         )
 
@@ -1544,7 +1573,6 @@ class Connection:
         self._cc = NewReno(self.smss, cfg.initial_cwnd_segments)
         self._quick = cfg.quick_acks
         self._rcv_mss_est = min(536, self._rcv_mss())
-        self._lrcvtime = self._now
         self._rtx_count = 0
         self._t_rtx = None
         self._t_wait = None
