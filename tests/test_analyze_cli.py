@@ -84,7 +84,7 @@ def test_text_timeline(tmp_path: Path) -> None:
     write_shape(build("refused"), path)
     code, out, _ = run(str(path), "--timeline")
     assert code == 0
-    lines = [line for line in out.splitlines() if "seq" in line and "ack" in line]
+    lines = [line for line in out.splitlines() if " seq " in line]
     assert "SYN_SENT | LISTEN" in lines[0]
     assert "CLOSED | CLOSED" in lines[1]
 
@@ -106,7 +106,7 @@ def test_not_a_capture(tmp_path: Path) -> None:
     assert code == EXIT_UNREADABLE
     assert "not a pcap or pcapng capture" in err and "Traceback" not in err
     code, _, err = run(str(tmp_path / "missing.pcap"))
-    assert code == EXIT_UNREADABLE and "no such file" in err
+    assert code == 2 and "does not exist" in err
 
 
 def test_non_tcp_capture(tmp_path: Path) -> None:
@@ -166,3 +166,135 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path: Path, mode: list[st
     assert proc.wait(timeout=60) == 0, err
     assert first
     assert err == b""
+
+
+# -- usage errors ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--limit", "-1"], "Invalid value for '--limit': -1 is not in the range x>=0."),
+    (["--json", "--csv"], "--json and --csv cannot be combined"),
+    (["--csv", "--timeline"], "--timeline cannot be combined with --csv"),
+])
+def test_options_that_cannot_work_are_usage_errors(
+    capture: Path, args: list[str], message: str
+) -> None:
+    code, out, err = run(str(capture), *args)
+    assert code == 2
+    assert out == ""
+    assert message in err
+
+
+def test_limit_zero_shows_the_summary_only(capture: Path) -> None:
+    code, out, _ = run(str(capture), "--limit", "0")
+    assert code == 0
+    assert "TCP connections (21)" in out
+    assert "... 21 more connections not shown" in out
+    assert "10.1.0.1:40000" not in out
+
+
+# -- timelines ------------------------------------------------------------------------------------
+
+
+def test_text_timeline_shows_no_ack_for_segments_without_ack(tmp_path: Path) -> None:
+    """Both SYNs of a simultaneous open carry no ACK: tcpdump prints no ack for them."""
+    path = tmp_path / "simultaneous.pcap"
+    write_shape(build("simultaneous_open"), path)
+    code, out, _ = run(str(path), "--timeline")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines() if " seq " in line]
+    assert [row[1:8] for row in rows[:4]] == [
+        ["o>r", "S", "seq", "0", "len", "0", "SYN_SENT"],
+        ["o<r", "S", "seq", "0", "len", "0", "SYN_RECEIVED"],
+        ["o>r", "S.", "seq", "0", "ack", "1", "len"],
+        ["o<r", "S.", "seq", "0", "ack", "1", "len"],
+    ]
+    lines = [line for line in out.splitlines() if " seq " in line]
+    assert lines[0].index(" len ") == lines[2].index(" len ")  # the column stays
+
+
+# -- standard input -------------------------------------------------------------------------------
+
+
+def test_dash_reads_standard_input(capture: Path) -> None:
+    import subprocess
+    import sys
+
+    with capture.open("rb") as stdin:
+        result = subprocess.run([sys.executable, "-m", "synack", "analyze", "--json", "-"],
+                                stdin=stdin, capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    from_file = run(str(capture), "--json")[1]
+    assert result.stdout.decode() == from_file
+    assert len(from_file.splitlines()) == 21
+
+
+def test_dash_reads_a_pipe(capture: Path) -> None:
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "synack", "analyze", "--csv", "-"],
+                            input=capture.read_bytes(), capture_output=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert len(list(csv.DictReader(io.StringIO(result.stdout.decode())))) == 21
+
+
+def test_file_too_short_for_a_capture_header_is_not_a_capture(
+    capture: Path, tmp_path: Path
+) -> None:
+    short = tmp_path / "short.pcap"
+    short.write_bytes(capture.read_bytes()[:10])
+    code, out, err = run(str(short), "--json")
+    assert code == EXIT_UNREADABLE
+    assert out == ""
+    assert err == (f"synack analyze: {short}: not a capture: file ends at offset 10 inside the "
+                   "pcap file header (10 of 24 bytes)\n")
+
+
+# -- checksums ------------------------------------------------------------------------------------
+
+
+def _bad_checksums_capture(path: Path) -> None:
+    """A four-way connection; its 3rd packet's IPv4 header checksum is bad, its 4th packet's TCP
+    checksum is bad."""
+    shape = build("four_way")
+    with open_writer(path, 101) as out:
+        for i, (t, pkt) in enumerate(shape.packets):
+            data = bytearray(pkt)
+            if i == 2:
+                data[10] ^= 0xFF  # IPv4 header checksum
+            elif i == 3:
+                data[20 + 16] ^= 0xFF  # TCP checksum
+            out.write(round(t * 1e9), bytes(data))
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_bad_checksums_summary_agrees_with_the_records(tmp_path: Path, jobs: str) -> None:
+    path = tmp_path / "checksums.pcap"
+    _bad_checksums_capture(path)
+    code, out, err = run(str(path), "--json", "--verify-checksums", "--jobs", jobs)
+    assert code == 0
+    (obj,) = [json.loads(line) for line in out.splitlines()]
+    assert obj["bad_checksums"] == 1
+    assert "C" in obj["history"]
+    assert err.splitlines() == [
+        "skipped packets: 1 with bad IPv4 header checksums",
+        "1 segment with bad TCP checksums: left out of the Zeek and RFC views, counted in their "
+        "connections' bad_checksums",
+    ]
+    code, out, err = run(str(path), "--csv", "--verify-checksums", "--jobs", jobs)
+    assert code == 0
+    (row,) = csv.DictReader(io.StringIO(out))
+    assert row["bad_checksums"] == "1"
+    assert "1 with bad IPv4 header checksums" in err
+    assert "1 segment with bad TCP checksums" in err
+
+
+def test_without_verification_no_checksum_is_counted(tmp_path: Path) -> None:
+    path = tmp_path / "checksums.pcap"
+    _bad_checksums_capture(path)
+    code, out, err = run(str(path), "--json")
+    assert code == 0
+    (obj,) = [json.loads(line) for line in out.splitlines()]
+    assert obj["bad_checksums"] == 0
+    assert err == ""

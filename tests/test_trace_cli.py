@@ -75,12 +75,19 @@ def test_trace_reads_standard_input(capture: Path) -> None:
 
 
 def test_trace_reports_a_cut_file_and_keeps_what_it_read(tmp_path: Path, capture: Path) -> None:
+    """As tcpdump, the packets before the damage are printed, then the status is not 0 (3, as
+    `synack analyze` exits for a truncated or corrupt capture)."""
+    data = capture.read_bytes()
     cut = tmp_path / "cut.pcap"
-    cut.write_bytes(capture.read_bytes()[:-3])
+    cut.write_bytes(data[:-3])
     result = CliRunner().invoke(main, ["trace", str(cut)])
-    assert result.exit_code == 0
+    assert result.exit_code == 3
     assert result.stdout.splitlines() == EXPECTED[:3]
-    assert "truncated at offset" in result.stderr
+    last = len(data) - (16 + 58)  # the last record: 16-byte header, 58 bytes of IP
+    assert result.stderr == (
+        f"Error: {cut}: truncated or corrupt at offset {last}: file ends at offset "
+        f"{len(data) - 3} inside packet data (55 of 58 captured bytes)\n"
+    )
 
 
 def test_trace_rejects_a_file_that_is_not_a_capture(tmp_path: Path) -> None:
@@ -88,7 +95,33 @@ def test_trace_rejects_a_file_that_is_not_a_capture(tmp_path: Path) -> None:
     path.write_text("hello, this is not a capture file\n")
     result = CliRunner().invoke(main, ["trace", str(path)])
     assert result.exit_code == 1
-    assert "Error:" in result.output
+    assert result.stderr == (
+        f"Error: {path}: not a pcap or pcapng capture: a file starting with 0x68656c6c\n")
+
+
+def test_trace_file_too_short_for_a_capture_header_is_not_a_capture(
+    tmp_path: Path, capture: Path
+) -> None:
+    short = tmp_path / "short.pcap"
+    short.write_bytes(capture.read_bytes()[:10])
+    result = CliRunner().invoke(main, ["trace", str(short)])
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"Error: {short}: not a capture: file ends at offset 10 inside the pcap file header "
+        "(10 of 24 bytes)\n"
+    )
+
+
+@pytest.mark.parametrize("command", ["trace", "analyze"])
+def test_a_missing_capture_is_a_usage_error_for_trace_and_analyze(
+    tmp_path: Path, command: str
+) -> None:
+    missing = tmp_path / "missing.pcap"
+    result = CliRunner().invoke(main, [command, str(missing)])
+    assert result.exit_code == 2
+    assert f"Error: Invalid value for 'CAPTURE': File '{missing}' does not exist." in (
+        result.stderr)
 
 
 @needs_tcpdump

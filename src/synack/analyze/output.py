@@ -17,7 +17,7 @@ from rich.table import Table
 from synack.analyze.flags import bit_names
 from synack.analyze.summary import COUNTERS, RECORD_FIELDS, ConnectionRecord
 from synack.analyze.tracker import PacketRow
-from synack.wire.tcp import flag_letters
+from synack.wire.tcp import TcpFlags, flag_letters
 
 FIELDS: tuple[str, ...] = RECORD_FIELDS
 
@@ -248,20 +248,32 @@ def _host(addr: str, port: int) -> str:
 
 
 def timeline_lines(rec: ConnectionRecord, rows: Iterable[PacketRow]) -> list[str]:
-    """One line per kept packet: time, direction, flags, relative seq/ack, states after it."""
+    """One line per kept packet: time, direction, flags, relative seq/ack, states after it.
+
+    A segment without ACK shows no acknowledgment number (its field means nothing, RFC 9293
+    §3.1), as tcpdump leaves it out; the column stays, blank.
+    """
     lines = [f"{rec.uid} {_host(rec.orig_h, rec.orig_p)} → {_host(rec.resp_h, rec.resp_p)}"]
+    rows = list(rows)
     bases: dict[bool, int] = {}
-    for d in timeline_dicts(rows, rec.ts):
+    for row, d in zip(rows, timeline_dicts(rows, rec.ts), strict=True):
         from_orig = d["dir"] == ">"
         if from_orig not in bases:
             bases[from_orig] = d["seq"]
         rseq = (d["seq"] - bases[from_orig]) & 0xFFFFFFFF
-        other = bases.get(not from_orig)
-        rack = (d["ack"] - other) & 0xFFFFFFFF if other is not None else d["ack"]
+        if row[2] & TcpFlags.ACK:
+            other = bases.get(not from_orig)
+            rack = (d["ack"] - other) & 0xFFFFFFFF if other is not None else d["ack"]
+            ack = f"ack {rack:<10} "
+        else:
+            ack = " " * _ACK_WIDTH
         flags = ",".join(d["analysis"])
         lines.append(
             f"  {d['t']:10.6f} {'o>r' if from_orig else 'o<r'} {d['flags']:<4} seq {rseq:<10} "
-            f"ack {rack:<10} len {d['len']:<5} {d['orig_state']:>12} | {d['resp_state']:<12}"
+            f"{ack}len {d['len']:<5} {d['orig_state']:>12} | {d['resp_state']:<12}"
             + (f" [{flags}]" if flags else "")
         )
     return lines
+
+
+_ACK_WIDTH = len("ack 4294967295 ")

@@ -6,8 +6,9 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, NoReturn
+from typing import IO
 
 import click
 from rich.console import Console
@@ -25,6 +26,7 @@ from synack.analyze.output import (
 from synack.analyze.summary import ConnectionRecord
 from synack.analyze.tracker import Connection
 from synack.cli.paths import OutputFile
+from synack.cli.pipes import reader_gone
 from synack.wire.errors import ParseError
 
 EXIT_OK = 0
@@ -52,60 +54,83 @@ def _usable_cpus() -> int:
     return max(1, min(cpus, DEFAULT_JOBS_MAX))
 
 
+STDIN = Path("/dev/stdin")
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the command counts of the records as they go out."""
+
+    bad_tcp_checksums: int = 0  # the sum of the records' bad_checksums
+
+
 @click.command(
     epilog=(
-        "Exit status: 0 analysis complete; 1 the file cannot be read as a capture; 2 bad usage; "
-        "3 the capture is truncated or corrupt (connections up to the damage are reported); "
-        "4 the --html report cannot be written."
+        "Exit status: 0 analysis complete; 1 the file cannot be read as a capture (one too short "
+        "for a capture header included); 2 bad usage (a missing CAPTURE included); 3 the capture "
+        "is truncated or corrupt (connections up to the damage are reported); 4 the --html "
+        "report cannot be written."
     )
 )
-@click.argument("capture", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("capture", type=click.Path(exists=True, dir_okay=False, allow_dash=True,
+                                           path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per connection per line.")
 @click.option("--csv", "as_csv", is_flag=True, help="CSV, one row per connection.")
 @click.option("--html", "html", type=OutputFile(),
               help="Write a self-contained HTML report with ladder diagrams to FILE.")
 @click.option("--timeline", is_flag=True,
-              help="Both endpoints' inferred states after every packet.")
+              help="Both endpoints' inferred states after every packet (with the table or "
+                   "--json).")
 @click.option("--verify-checksums", is_flag=True,
-              help="Drop segments with bad IPv4/TCP checksums as Zeek does without -C.")
-@click.option("--limit", type=int, default=1000, show_default=True,
-              help="Most rows in the table (the summary counts every connection).")
+              help="Check checksums as Zeek does without -C: a packet with a bad IPv4 header "
+                   "checksum is dropped before TCP; a segment with a bad TCP checksum is left "
+                   "out of the Zeek and RFC views (history C) and counted in its connection's "
+                   "bad_checksums.")
+@click.option("--limit", type=click.IntRange(min=0), default=1000, show_default=True,
+              help="Most rows in the table (the summary counts every connection; 0: the "
+                   "summary only).")
 @click.option("--progress/--no-progress", default=None,
               help="Progress bar on stderr (default: for big captures on a terminal).")
 @click.option("--jobs", "-j", type=click.IntRange(1, 256), default=None,
               help="Worker processes, each taking a share of the connections (default: one per "
                    f"usable CPU, at most {DEFAULT_JOBS_MAX}, for a file over "
                    f"{PARALLEL_MIN_BYTES // 1_000_000} MB, else 1). Output is the same for any "
-                   "number. --timeline and --html always use one process.")
+                   "number. --timeline, --html and standard input always use one process.")
 def command(
     capture: Path, as_json: bool, as_csv: bool, html: Path | None, timeline: bool,
     verify_checksums: bool, limit: int, progress: bool | None, jobs: int | None,
 ) -> None:
-    """Reconstruct every TCP connection in CAPTURE (pcap or pcapng).
+    """Reconstruct every TCP connection in CAPTURE (pcap or pcapng; "-" reads standard input).
 
     For each connection: originator and responder, start, duration, packets and payload bytes
     each way, how the handshake went and how the connection closed, the inferred RFC 9293 state
     of both endpoints at the end, the handshake RTT, Zeek's conn_state and history, and the
     Wireshark analysis-flag counts (retransmissions, duplicate ACKs, zero windows...).
     """
+    if as_json and as_csv:
+        raise click.UsageError("--json and --csv cannot be combined: choose one")
+    if as_csv and timeline:
+        raise click.UsageError("--timeline cannot be combined with --csv (one row per "
+                               "connection): use --json --timeline")
     stdout = click.get_text_stream("stdout")
     out = _Batched(stdout)  # records, written a batch at a time
     err = Console(stderr=True)
-    if not capture.exists():
-        _warn(f"synack analyze: {capture}: no such file")
-        sys.exit(EXIT_UNREADABLE)
-    size = capture.stat().st_size
+    from_stdin = str(capture) == "-"
+    source = STDIN if from_stdin else capture
+    size = 0 if from_stdin else capture.stat().st_size
     table = TableOutput(limit) if not (as_json or as_csv) else None
-    csv_out = CsvOutput(out) if as_csv and not as_json else None
+    csv_out = CsvOutput(out) if as_csv else None
     html_conns: list[tuple[ConnectionRecord, Connection]] = []
     keep = TIMELINE_PACKETS if timeline else (HTML_PACKETS if html else 0)
     keep_conns = 0 if timeline else (HTML_CONNECTIONS if html else 0)
     console = (
-        _PipeConsole(file=stdout, width=max(Console(file=stdout).width, 200)) if table else None
+        PipeConsole(file=stdout, width=max(Console(file=stdout).width, 200)) if table else None
     )
+    tally = _Tally()
 
     def on_record(rec: ConnectionRecord, conn: Connection) -> None:
         rows = conn.packets
+        tally.bad_tcp_checksums += rec.bad_checksums
         if as_json:
             tl = timeline_dicts(rows, rec.ts) if timeline and rows is not None else None
             out.write(record_json(rec, tl) + "\n")
@@ -122,55 +147,53 @@ def command(
     show_progress = progress if progress is not None else (
         size >= PROGRESS_MIN_BYTES and err.is_terminal
     )
-    if timeline or html or not capture.is_file():
+    if timeline or html or from_stdin or not capture.is_file():
         jobs = 1  # per-packet rows, or a pipe only one reader can read
     elif jobs is None:
         jobs = _usable_cpus() if size >= PARALLEL_MIN_BYTES else 1
     try:
         try:
             if jobs > 1:
-                stats = _run_parallel(capture, jobs, as_json, csv_out, table, out,
+                stats = _run_parallel(source, jobs, as_json, csv_out, table, out, tally,
                                       verify_checksums, show_progress, err)
             else:
-                stats = _run(capture, on_record, verify_checksums, keep, keep_conns,
+                stats = _run(source, on_record, verify_checksums, keep, keep_conns,
                              show_progress, err)
         finally:
             out.flush()  # what was analysed before a failure is still written
     except BrokenPipeError:  # `synack analyze big.pcap --json | head`
-        _reader_gone()
+        reader_gone()
     except ParseError as exc:
         _warn(f"synack analyze: {capture}: {exc.message}")
         sys.exit(EXIT_UNREADABLE)
     except OSError as exc:
         _warn(f"synack analyze: {capture}: {exc.strerror or exc}")
         sys.exit(EXIT_UNREADABLE)
+    damage = stats.truncated
+    if damage is not None and damage.offset == 0 and stats.packets == 0:
+        # Too short for a capture header: not a capture at all.
+        _warn(f"synack analyze: {capture}: not a capture: {damage.message}")
+        sys.exit(EXIT_UNREADABLE)
     if table is not None and console is not None:
         try:
             table.render(console)
         except BrokenPipeError:  # `synack analyze big.pcap | head`
-            _reader_gone()
+            reader_gone()
     if html:
         from synack.analyze.report_html import write_report
 
         try:
-            write_report(html, capture.name, html_conns, stats)
+            write_report(html, source.name, html_conns, stats)
         except OSError as exc:
             _warn(f"synack analyze: cannot write {html}: {exc.strerror or exc}")
             sys.exit(EXIT_UNWRITABLE)
         _warn(f"wrote {html}")
-    _report_stats(capture, stats)
+    _report_stats(capture, stats, tally.bad_tcp_checksums)
     if stats.truncated is not None:
         sys.exit(EXIT_TRUNCATED)
 
 
-def _reader_gone() -> NoReturn:
-    """The reader of stdout went away (`| head`): not an error; stop quietly."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(EXIT_OK)
-
-
-class _PipeConsole(Console):
+class PipeConsole(Console):
     """A console whose closed pipe raises BrokenPipeError (rich's own exits with status 1)."""
 
     def on_broken_pipe(self) -> None:
@@ -227,24 +250,31 @@ def _run(
 
 def _run_parallel(
     capture: Path, jobs: int, as_json: bool, csv_out: CsvOutput | None,
-    table: TableOutput | None, out: _Batched, verify: bool, show_progress: bool, err: Console,
+    table: TableOutput | None, out: _Batched, tally: _Tally, verify: bool, show_progress: bool,
+    err: Console,
 ) -> CaptureStats:
-    """`jobs` worker processes; records are formatted in the workers, written here in order."""
+    """`jobs` worker processes; records are formatted in the workers (with their bad_checksums,
+    for the summary), written here in order."""
     from synack.analyze.parallel import analyze_parallel
 
     def run(progress: ProgressHook | None) -> CaptureStats:
         if as_json:
-            def emit_json(number: int, body: str) -> None:
-                out.write(f'{{"uid":"C{number}",{body}}}\n')
+            def encode_json(rec: ConnectionRecord) -> tuple[str, int]:
+                return record_json_fields(rec), rec.bad_checksums
 
-            return analyze_parallel(capture, jobs, record_json_fields, emit_json,
+            def emit_json(number: int, item: tuple[str, int]) -> None:
+                out.write(f'{{"uid":"C{number}",{item[0]}}}\n')
+                tally.bad_tcp_checksums += item[1]
+
+            return analyze_parallel(capture, jobs, encode_json, emit_json,
                                     verify_checksums=verify, progress=progress)
         if csv_out is not None:
-            def encode_csv(rec: ConnectionRecord) -> list[str]:
-                return csv_cells(rec)[1:]
+            def encode_csv(rec: ConnectionRecord) -> tuple[list[str], int]:
+                return csv_cells(rec)[1:], rec.bad_checksums
 
-            def emit_csv(number: int, cells: list[str]) -> None:
-                csv_out.write_cells([f"C{number}", *cells])
+            def emit_csv(number: int, item: tuple[list[str], int]) -> None:
+                csv_out.write_cells([f"C{number}", *item[0]])
+                tally.bad_tcp_checksums += item[1]
 
             return analyze_parallel(capture, jobs, encode_csv, emit_csv,
                                     verify_checksums=verify, progress=progress)
@@ -256,6 +286,7 @@ def _run_parallel(
         def emit_row(number: int, rec: ConnectionRecord) -> None:
             rec.uid = f"C{number}"
             table.write(rec)
+            tally.bad_tcp_checksums += rec.bad_checksums
 
         return analyze_parallel(capture, jobs, keep, emit_row, verify_checksums=verify,
                                 progress=progress)
@@ -283,7 +314,10 @@ def _progress_bar(capture: Path, err: Console) -> Iterator[ProgressHook]:
         yield tick
 
 
-def _report_stats(capture: Path, stats: CaptureStats) -> None:
+def _report_stats(capture: Path, stats: CaptureStats, bad_tcp_checksums: int) -> None:
+    """Warnings about the capture as a whole. `bad_tcp_checksums`: the segments counted in the
+    connections' bad_checksums; the rest of `stats.bad_checksums` are packets whose IPv4 header
+    checksum is bad, dropped before TCP (Zeek's order)."""
     if stats.truncated is not None:
         _warn(
             f"synack analyze: {capture}: capture damaged or cut: {stats.truncated.message}; "
@@ -296,7 +330,12 @@ def _report_stats(capture: Path, stats: CaptureStats) -> None:
         notes.append(f"{stats.non_tcp} non-TCP")
     if stats.malformed:
         notes.append(f"{stats.malformed} malformed")
-    if stats.bad_checksums:
-        notes.append(f"{stats.bad_checksums} with bad checksums (dropped)")
+    bad_ip = stats.bad_checksums - bad_tcp_checksums
+    if bad_ip:
+        notes.append(f"{bad_ip} with bad IPv4 header checksums")
     if notes and stats.tcp_packets:
         _warn(f"skipped packets: {', '.join(notes)}")
+    if bad_tcp_checksums:
+        some = "1 segment" if bad_tcp_checksums == 1 else f"{bad_tcp_checksums} segments"
+        _warn(f"{some} with bad TCP checksums: left out of the Zeek and RFC views, counted in "
+              "their connections' bad_checksums")

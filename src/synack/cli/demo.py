@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from synack.cli.paths import OutputFile
+from synack.cli.pipes import reader_gone, stop_when_reader_gone
 from synack.scenarios.catalog import SCENARIOS
 from synack.scenarios.render import print_transcript
 
@@ -26,8 +28,9 @@ def command(scenario: str, pcap: Path | None, seed: int, list_: bool) -> None:
     """
     if list_:
         width = max(len(name) for name in SCENARIOS)
-        for item in SCENARIOS.values():
-            click.echo(f"{item.name:<{width}}  {item.summary}")
+        with stop_when_reader_gone():
+            for item in SCENARIOS.values():
+                click.echo(f"{item.name:<{width}}  {item.summary}")
         return
     chosen = SCENARIOS.get(scenario)
     if chosen is None:
@@ -35,10 +38,17 @@ def command(scenario: str, pcap: Path | None, seed: int, list_: bool) -> None:
         raise click.BadParameter(f"unknown scenario {scenario!r} (one of: {names})",
                                  param_hint="SCENARIO")
     lab = chosen.run(seed)
-    print_transcript(lab.transcript.entries)
+    try:
+        print_transcript(lab.transcript.entries)
+        sys.stdout.flush()
+        reader_left = False
+    except BrokenPipeError:  # `synack demo | head -1`: not an error; --pcap is still written
+        reader_left = True
     if pcap is not None:
         try:
             lab.write_pcap(pcap)
         except OSError as exc:
             raise click.ClickException(f"cannot write {pcap}: {exc.strerror or exc}") from None
         click.echo(f"wrote {len(lab.records)} packets to {pcap}", err=True)
+    if reader_left:
+        reader_gone()

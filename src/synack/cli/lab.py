@@ -19,7 +19,18 @@ from typing import Any, TextIO
 
 import click
 
-from synack.cli.serve import LinkOptions, link_options, open_trace, require_root
+from synack.cli.pipes import stop_when_reader_gone
+from synack.cli.serve import (
+    EXIT_INTERRUPTED,
+    LinkOptions,
+    describe,
+    endpoint,
+    link_options,
+    open_device,
+    open_trace,
+    require_root,
+    setup_errors,
+)
 from synack.net.tun import Tun, TunLink, private_netns
 
 KERNEL_PORT = 8000
@@ -48,8 +59,14 @@ class Lab:
         self.out = out
         self.trace = open_trace(opts, out, out is not None)
         self.drop: Callable[[bytes], bool] | None = None
+        if device is None:
+            try:
+                device = open_device(opts)
+            except BaseException:
+                self.trace.close()
+                raise
         self.stack = Stack.open(
-            opts.link, name=opts.tun, device=device, config=default_config(opts.link.mtu),
+            opts.link, device=device, config=default_config(opts.link.mtu),
             tap=self.trace.tap, on_transition=self.trace.on_transition, outgoing_filter=self._keep,
         )
         self.outcome = Outcome()
@@ -120,7 +137,7 @@ async def handshake(lab: Lab) -> None:
 
     server = await asyncio.start_server(on_client, lab.kernel, KERNEL_PORT)
     async with server:
-        lab.say(f"synack connects to the kernel's {lab.kernel}:{KERNEL_PORT}")
+        lab.say(f"synack connects to the kernel's {endpoint(lab.kernel, KERNEL_PORT)}")
         reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
         k_reader, k_writer = await accepted
         lab.note("synack_state", writer.transport.connection.state.value)  # type: ignore[attr-defined]
@@ -321,7 +338,13 @@ def run_scenario(name: str, opts: LinkOptions | None = None, out: TextIO | None 
         return asyncio.run(main())
 
 
-@click.command()
+@click.command(
+    epilog=(
+        "Exit status: 0 the scenario ran; 1 it failed (the reason is printed); 2 bad usage (an "
+        "unknown SCENARIO or link options that cannot work included); 3 not root "
+        "(CAP_NET_ADMIN and CAP_SYS_ADMIN) or no /dev/net/tun; 130 interrupted."
+    )
+)
 @click.argument("scenario", required=False)
 @click.option("--list", "list_", is_flag=True, help="List the scenarios.")
 @link_options
@@ -336,12 +359,20 @@ def command(scenario: str | None, list_: bool, **link: Any) -> None:
     Without SCENARIO (or with --list) it lists the scenarios and exits.
     """
     if list_ or scenario is None:
-        for name, func in SCENARIOS.items():
-            doc = (func.__doc__ or "").split("\n")[0]
-            click.echo(f"{name:<20} {doc}")
+        with stop_when_reader_gone():
+            for name, func in SCENARIOS.items():
+                doc = (func.__doc__ or "").split("\n")[0]
+                click.echo(f"{name:<20} {doc}")
         return
     if scenario not in SCENARIOS:
         raise click.UsageError(f"unknown scenario {scenario!r} (see synack lab --list)")
-    require_root("lab", netns=True)
     opts = LinkOptions.from_kwargs(link)
-    run_scenario(scenario, opts, sys.stdout)
+    require_root("lab", netns=True)
+    failures: tuple[type[BaseException], ...] = (
+        *setup_errors(), TimeoutError, asyncio.IncompleteReadError)
+    try:
+        run_scenario(scenario, opts, sys.stdout)
+    except KeyboardInterrupt:
+        sys.exit(EXIT_INTERRUPTED)
+    except failures as exc:
+        raise click.ClickException(f"{scenario}: {describe(exc)}") from None

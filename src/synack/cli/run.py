@@ -7,18 +7,24 @@ from pathlib import Path
 
 import click
 
+from synack.cli.pipes import stop_when_reader_gone
 from synack.conformance.parser import DEFAULT_DEFINES
-from synack.conformance.profile import PROFILES
-from synack.conformance.runner import ScriptResult, run_file
+from synack.conformance.profile import PROFILES, Profile
+from synack.conformance.runner import run_file
 
 
 def collect(paths: tuple[str, ...]) -> list[Path]:
-    """Files as given; folders searched recursively for `*.pkt`, in name order."""
+    """Files as given; folders searched recursively for `*.pkt`, in name order (a usage error
+    for a folder that holds none)."""
     scripts: list[Path] = []
     for name in paths:
         p = Path(name)
         if p.is_dir():
-            scripts.extend(sorted(p.rglob("*.pkt")))
+            found = sorted(p.rglob("*.pkt"))
+            if not found:
+                raise click.BadParameter(f"no .pkt scripts found under {name}",
+                                         param_hint="'PATHS'")
+            scripts.extend(found)
         else:
             scripts.append(p)
     return scripts
@@ -35,7 +41,10 @@ def _label(path: Path, roots: tuple[str, ...]) -> str:
     return str(path)
 
 
-@click.command()
+@click.command(
+    epilog="Exit status: 0 every script passed; 1 some script failed; 2 bad usage (a PATH "
+    "that does not exist, or a folder without .pkt scripts, included)."
+)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
     "--profile", "profile_name", type=click.Choice(sorted(PROFILES)), default="freebsd",
@@ -48,7 +57,8 @@ def _label(path: Path, roots: tuple[str, ...]) -> str:
     "-D", "--define", "defines", multiple=True, metavar="NAME",
     help="Define NAME for #ifdef; repeatable (STANDARD is always defined).",
 )
-@click.option("-q", "--quiet", is_flag=True, help="Print failures and the summary only.")
+@click.option("-q", "--quiet", is_flag=True,
+              help="Print failures and the summary only (no PASS lines, no relaxations).")
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show each failing script's events and segments."
 )
@@ -58,30 +68,37 @@ def command(
 ) -> None:
     """Run packetdrill-dialect scripts (files or folders of *.pkt) against synack.
 
-    Prints one PASS or FAIL line per script (with the reason on failure) and a closing
-    `N passed, M failed`; the exit status is 0 only if no script failed.
+    Prints the profile's relaxations, one PASS or FAIL line per script (with the reason on
+    failure) and a closing `N passed, M failed`.
     """
     profile = PROFILES[profile_name]
     names = DEFAULT_DEFINES | frozenset(defines)
     scripts = collect(paths)
-    click.echo(f"profile {profile.name}: relaxations in force:")
-    for line in profile.relaxations():
-        click.echo(f"  - {line}")
-    results: list[ScriptResult] = []
+    with stop_when_reader_gone():  # `synack run suite | head`: not an error
+        failed = _run_all(scripts, paths, profile, names, quiet=quiet, verbose=verbose)
+    sys.exit(0 if failed == 0 else 1)
+
+
+def _run_all(scripts: list[Path], roots: tuple[str, ...], profile: Profile,
+             names: frozenset[str], *, quiet: bool, verbose: bool) -> int:
+    """Run and report every script; the number that failed."""
+    if not quiet:
+        click.echo(f"profile {profile.name}: relaxations in force:")
+        for line in profile.relaxations():
+            click.echo(f"  - {line}")
+    failed = 0
     for path in scripts:
         result = run_file(path, profile, names)
-        results.append(result)
-        label = _label(path, paths)
+        label = _label(path, roots)
         if result.passed:
             if not quiet:
                 click.echo(f"PASS {label}")
         else:
+            failed += 1
             reason = result.reason.replace("\n", "\n     ")
             click.echo(f"FAIL {label}: {reason}")
             if verbose:
                 for line in result.trace:
                     click.echo(f"     | {line}")
-    passed = sum(1 for r in results if r.passed)
-    failed = len(results) - passed
-    click.echo(f"{passed} passed, {failed} failed")
-    sys.exit(0 if failed == 0 else 1)
+    click.echo(f"{len(scripts) - failed} passed, {failed} failed")
+    return failed

@@ -1,13 +1,14 @@
 """`synack serve`: echo, discard or a small HTTP responder, with synack's TCP on a TUN device.
 
-Also holds what `serve`, `connect` and `lab` share: the TUN link options, the root check and the
-opening of a traced Stack.
+Also holds what `serve`, `connect` and `lab` share: the TUN link options and their checks, the root
+check, the opening of a traced Stack and the one-line text of an error.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
+import subprocess
 import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -16,13 +17,22 @@ from typing import TYPE_CHECKING, Any, TextIO
 import click
 
 from synack.cli.paths import OutputFile
-from synack.net.tun import TunLink, tun_unavailable_reason
+from synack.net.tun import (
+    TunLink,
+    TunUnavailableError,
+    interface_name_problem,
+    tun_unavailable_reason,
+)
 
 if TYPE_CHECKING:  # keeps `--help` free of the driver's imports
     from synack.net.aio import Stack, WireTrace
+    from synack.net.tun import Tun
 
 BODY = b"<!doctype html>\n<title>synack</title>\n<h1>Hello from synack</h1>\n"
+EXIT_FAILED = 1  # the device cannot be set up, the connection failed...
 EXIT_UNAVAILABLE = 3  # no root or no /dev/net/tun
+EXIT_INTERRUPTED = 130
+MIN_MTU_IPV6 = 1280  # RFC 8200 §5
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -39,37 +49,87 @@ class LinkOptions:
 
     @classmethod
     def from_kwargs(cls, kwargs: dict[str, Any]) -> LinkOptions:
+        """The link options as given; a usage error if together they describe no working link."""
         link = TunLink(
             kernel_address=str(kwargs["kernel_address"]),
             synack_address=str(kwargs["address"]),
             prefixlen=int(kwargs["prefix"]),
             mtu=int(kwargs["mtu"]),
         )
+        problem = link_problem(link)
+        if problem is not None:
+            raise click.UsageError(problem, click.get_current_context(silent=True))
         pcap = kwargs["pcap"]
         return cls(link, str(kwargs["tun"]), None if pcap is None else str(pcap),
                    bool(kwargs["quiet"]))
+
+    @property
+    def version(self) -> int:
+        """The link's IP version (4 or 6)."""
+        return ipaddress.ip_address(self.link.synack_address).version
+
+
+def link_problem(link: TunLink) -> str | None:
+    """Why a link with these options could not carry a connection (as the option names say it),
+    or None: both ends need unicast addresses of one family, different from each other and on one
+    network of the prefix (else the kernel has no route to synack), and IPv6 an MTU >= 1280."""
+    synack = ipaddress.ip_address(link.synack_address)
+    kernel = ipaddress.ip_address(link.kernel_address)
+    for option, address in (("--address", synack), ("--kernel-address", kernel)):
+        if address.is_unspecified or address.is_multicast or address.is_loopback:
+            return f"{option} {address} is not a unicast address another host can use"
+    if synack.version != kernel.version:
+        return (f"--address {synack} (IPv{synack.version}) and --kernel-address {kernel} "
+                f"(IPv{kernel.version}) are of different families")
+    if synack == kernel:
+        return f"--address and --kernel-address are both {synack}: each end needs its own"
+    if link.prefixlen > kernel.max_prefixlen:
+        return (f"--prefix {link.prefixlen} is too long for IPv{kernel.version} "
+                f"(at most {kernel.max_prefixlen})")
+    network = ipaddress.ip_network(f"{kernel}/{link.prefixlen}", strict=False)
+    if synack not in network:
+        return (f"--address {synack} is outside the link's network {network} (--kernel-address "
+                f"and --prefix): the kernel would have no route to it")
+    if kernel.version == 6 and link.mtu < MIN_MTU_IPV6:
+        return f"--mtu {link.mtu} is below IPv6's minimum link MTU, {MIN_MTU_IPV6} (RFC 8200 §5)"
+    return None
 
 
 def _ip_address(ctx: click.Context, param: click.Parameter, value: str) -> str:
     """Reject an option value that is not an IPv4 or IPv6 address."""
     try:
-        return str(ipaddress.ip_address(value))
+        address = ipaddress.ip_address(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an IP address") from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise click.BadParameter(f"{value!r}: a link address takes no %zone")
+    return str(address)
+
+
+def _interface_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """Reject a name the kernel would refuse (or cut) for the TUN device."""
+    problem = interface_name_problem(value)
+    if problem is not None:
+        raise click.BadParameter(f"{value!r} {problem}")
+    return value
 
 
 def link_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """The TUN link options every real-wire command takes."""
     options = [
         click.option("--tun", default="synack%d", show_default=True, metavar="NAME",
-                     help="TUN device name; the kernel replaces %d with the first free number."),
+                     callback=_interface_name,
+                     help="TUN device name (1 to 15 bytes, no '/', ':' or whitespace); the "
+                          "kernel replaces %d with the first free number."),
         click.option("--address", default="192.0.2.2", show_default=True, metavar="ADDRESS",
                      callback=_ip_address, help="synack's address (the far end of the TUN link)."),
         click.option("--kernel-address", default="192.0.2.1", show_default=True,
                      metavar="ADDRESS", callback=_ip_address,
-                     help="The kernel's address on the TUN device."),
+                     help="The kernel's address on the TUN device (the same family as "
+                          "--address, on one network with it)."),
         click.option("--prefix", type=click.IntRange(1, 128), default=24, show_default=True,
-                     help="Prefix length of the link."),
+                     help="Prefix length of the link (at most 31 for IPv4, 127 for IPv6: the "
+                          "network holds both addresses)."),
         click.option("--mtu", type=click.IntRange(576, 65535), default=1500, show_default=True,
                      help="Link MTU (576 to 65535; at least 1280 for IPv6)."),
         click.option("--pcap", type=OutputFile(), default=None,
@@ -90,6 +150,66 @@ def require_root(name: str, *, netns: bool = False) -> None:
         sys.exit(EXIT_UNAVAILABLE)
 
 
+def describe(exc: BaseException) -> str:
+    """An error as one line for people: the reason alone, without errno, quotes or class."""
+    if isinstance(exc, subprocess.CalledProcessError):
+        err = exc.stderr
+        text = (err.decode(errors="replace") if isinstance(err, bytes) else err or "").strip()
+        return text.splitlines()[-1] if text else f"{exc.cmd[0]} exited with {exc.returncode}"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    args = exc.args
+    if len(args) == 2 and isinstance(args[0], int) and isinstance(args[1], str):
+        return args[1]  # (errno, reason), as netlink's errors carry them
+    if isinstance(exc, TimeoutError) and not args:
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+def setup_errors() -> tuple[type[BaseException], ...]:
+    """What creating and configuring a TUN device may raise (netlink's errors with pyroute2)."""
+    errors: list[type[BaseException]] = [
+        OSError, subprocess.CalledProcessError, TunUnavailableError]
+    try:
+        from pyroute2.netlink.exceptions import NetlinkError
+    except ImportError:  # pragma: no cover - pyroute2 is optional: `ip` is used instead
+        pass
+    else:
+        errors.append(NetlinkError)
+    return tuple(errors)
+
+
+def endpoint(host: str, port: int) -> str:
+    """`host:port`, with an IPv6 address in brackets."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def open_device(opts: LinkOptions) -> Tun:
+    """A new TUN device with the kernel's side of the link configured (a ClickException saying
+    why if it cannot be made).
+
+    `open_tun_link` turns IPv6 off on the device (no router solicitations on an IPv4 link), which
+    an IPv6 address cannot survive: an IPv6 link is configured here without that step.
+    """
+    from synack.net.tun import LinkConfig, Tun, configure_link, open_tun_link
+
+    link = opts.link
+    try:
+        if opts.version == 4:
+            return open_tun_link(link, name=opts.tun)
+        device = Tun(opts.tun)
+        try:
+            configure_link(LinkConfig(device.name, link.kernel_address, link.prefixlen,
+                                      mtu=link.mtu, up=True))
+        except BaseException:
+            device.close()
+            raise
+        return device
+    except setup_errors() as exc:
+        raise click.ClickException(
+            f"cannot set up TUN device {opts.tun}: {describe(exc)}") from None
+
+
 def open_trace(opts: LinkOptions, out: TextIO | None, shown: bool) -> WireTrace:
     """What prints packets and state changes to `out` (if `shown`) and writes --pcap."""
     from synack.net.aio import WireTrace
@@ -105,7 +225,12 @@ def open_stack(opts: LinkOptions, out: TextIO) -> tuple[Stack, WireTrace]:
     from synack.net.aio import Stack, default_config
 
     trace = open_trace(opts, out, not opts.quiet)
-    stack = Stack.open(opts.link, name=opts.tun, config=default_config(opts.link.mtu),
+    try:
+        device = open_device(opts)
+    except BaseException:
+        trace.close()
+        raise
+    stack = Stack.open(opts.link, device=device, config=default_config(opts.link.mtu),
                        tap=trace.tap, on_transition=trace.on_transition)
     return stack, trace
 
@@ -162,7 +287,9 @@ async def serve(opts: LinkOptions, port: int, handler: Handler, count: int, labe
         try:
             await handler(reader, writer)
         except (ConnectionError, TimeoutError) as exc:
-            info(f"synack serve: {writer.get_extra_info('peername')}: {exc!r}")
+            peer = writer.get_extra_info("peername")
+            who = endpoint(str(peer[0]), int(peer[1])) if peer else "a connection"
+            info(f"synack serve: {who}: {describe(exc)}")
         finally:
             writer.close()
             done += 1
@@ -171,7 +298,8 @@ async def serve(opts: LinkOptions, port: int, handler: Handler, count: int, labe
 
     try:
         await stack.start_server(session, port)
-        info(f"synack serve: {label} on {opts.link.synack_address}:{port} over {stack.tun.name} "
+        info(f"synack serve: {label} on {endpoint(opts.link.synack_address, port)} over "
+             f"{stack.tun.name} "
              f"(kernel side {opts.link.kernel_address}/{opts.link.prefixlen})")
         if count:
             await finished.wait()
@@ -184,7 +312,13 @@ async def serve(opts: LinkOptions, port: int, handler: Handler, count: int, labe
     return 0
 
 
-@click.command()
+@click.command(
+    epilog=(
+        "Exit status: 0 after --count connections; 1 the TUN device cannot be set up; 2 bad "
+        "usage (link options that cannot work included); 3 not root (CAP_NET_ADMIN) or no "
+        "/dev/net/tun; 130 interrupted."
+    )
+)
 @click.option("--mode", type=click.Choice(["echo", "discard", "http"]), default="echo",
               show_default=True, help="What to do with each connection.")
 @click.option("--port", type=click.IntRange(1, 65535), default=None,
@@ -202,6 +336,7 @@ def command(mode: str, port: int | None, body: Any, count: int, **link: Any) -> 
     Every segment is printed as `tcpdump -nn` prints it, state changes as `#` lines.
     Needs root (CAP_NET_ADMIN) and /dev/net/tun.
     """
+    opts = LinkOptions.from_kwargs(link)
     require_root("serve")
     port = port if port is not None else {"echo": 7, "discard": 9, "http": 80}[mode]
     handler: Handler
@@ -211,9 +346,8 @@ def command(mode: str, port: int | None, body: Any, count: int, **link: Any) -> 
         handler = _discard
     else:
         handler = http_responder(body.read() if body is not None else BODY)
-    opts = LinkOptions.from_kwargs(link)
     try:
         status = asyncio.run(serve(opts, port, handler, count, mode))
     except KeyboardInterrupt:
-        status = 130
+        status = EXIT_INTERRUPTED
     sys.exit(status)

@@ -3,16 +3,41 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from typing import BinaryIO, TextIO, cast
 
 import click
 
+from synack.capture.packet import Truncation
 from synack.capture.reader import CaptureReader, open_capture
 from synack.capture.tcpdump import trace_records, write_trace
+from synack.cli.pipes import reader_gone
 from synack.wire.errors import ParseError
+
+# The exit statuses of `synack analyze` for the same files.
+EXIT_NOT_A_CAPTURE = 1
+EXIT_TRUNCATED = 3
+
+
+class CaptureError(click.ClickException):
+    """A file that is not a capture, or one cut or damaged: one line, and its exit status."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def damage_error(name: str, truncated: Truncation, packets: int) -> CaptureError:
+    """What to say about a capture whose reading stopped at `truncated` after `packets` packets:
+    a file too short for its header is not a capture at all (status 1), else it is truncated or
+    corrupt (status 3)."""
+    if truncated.offset == 0 and packets == 0:
+        return CaptureError(f"{name}: not a capture: {truncated.message}", EXIT_NOT_A_CAPTURE)
+    return CaptureError(
+        f"{name}: truncated or corrupt at offset {truncated.offset}: {truncated.message}",
+        EXIT_TRUNCATED,
+    )
 
 
 def states_suffix(states: tuple[str, str] | None) -> str:
@@ -61,7 +86,14 @@ class _FlushingInput:
     read = read1
 
 
-@click.command(name="trace")
+@click.command(
+    name="trace",
+    epilog=(
+        "Exit status: 0 the whole capture was read; 1 the file is not a capture; 2 bad usage (a "
+        "missing CAPTURE included); 3 the capture is truncated or corrupt (the packets before "
+        "the damage are printed first)."
+    ),
+)
 @click.argument("capture", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option(
     "-S",
@@ -99,7 +131,7 @@ def _trace(file: BinaryIO, name: str, batch: _Batch, *, absolute: bool, states: 
     try:
         reader = open_capture(cast(BinaryIO, _FlushingInput(file, batch)))
     except ParseError as error:
-        raise click.ClickException(f"{name}: {error}") from error
+        raise CaptureError(f"{name}: {error.message}", EXIT_NOT_A_CAPTURE) from None
     with reader:
         try:
             if states:
@@ -110,13 +142,9 @@ def _trace(file: BinaryIO, name: str, batch: _Batch, *, absolute: bool, states: 
                 write_trace(reader, batch.lines.append, absolute=absolute)
             batch.flush()
         except BrokenPipeError:  # `synack trace big.pcap | head`: stop quietly
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            return
+            reader_gone()
     if reader.truncated is not None:
-        click.echo(
-            f"{name}: truncated at offset {reader.truncated.offset}: {reader.truncated.message}",
-            err=True,
-        )
+        raise damage_error(name, reader.truncated, reader.packets_read)
 
 
 def _with_states(reader: CaptureReader, absolute: bool) -> Iterator[str]:

@@ -11,6 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# Why a profile's scripts state windows synack need not reproduce.
+_WINDOW_CHOICE = {
+    "freebsd": "FreeBSD advertises 65535",
+    "linux": "Linux sizes its window from its own buffers",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class Profile:
@@ -59,7 +65,8 @@ class Profile:
         """One line per relaxation in force, for the runner's output."""
         out: list[str] = []
         if self.relax_window:
-            out.append("outbound window values not compared (FreeBSD advertises 65535)")
+            why = _WINDOW_CHOICE.get(self.name, "a receive window is local policy, RFC 9293 §3.8.6")
+            out.append(f"outbound window values not compared ({why})")
         if self.relax_option_layout:
             out.append("outbound TCP options compared as a set: order and nop/eol padding ignored")
         if self.ts_tick is None:

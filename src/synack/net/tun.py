@@ -50,6 +50,39 @@ MAX_MTU = 65535
 _READ_SIZE = 65536 + VNET_HDR.size
 
 
+IFNAMSIZ = 16  # <linux/if.h>: an interface name and its terminating NUL
+# What the kernel's isspace() accepts (lib/ctype.c), and NUL, which would end the name early.
+_NAME_SPACES = frozenset(b" \t\n\v\f\r\xa0\0")
+
+
+def interface_name_problem(name: str) -> str | None:
+    """Why Linux would refuse `name` for a new interface, or None if it would take it.
+
+    The kernel's rules (net/core/dev.c, dev_valid_name and dev_prep_valid_name): 1 to 15 bytes,
+    not "." or "..", no '/', ':' or whitespace, and at most one '%', in "%d" (replaced by the
+    first free number).
+    """
+    try:
+        raw = name.encode()
+    except UnicodeEncodeError:
+        return "is not valid UTF-8"
+    if not raw:
+        return "is empty"
+    if len(raw) >= IFNAMSIZ:
+        return f"is {len(raw)} bytes long (at most {IFNAMSIZ - 1})"
+    if raw in (b".", b".."):
+        return "is not allowed ('.' and '..' never are)"
+    for char in ("/", ":"):
+        if char in name:
+            return f"contains {char!r}"
+    if any(byte in _NAME_SPACES for byte in raw):
+        return "contains whitespace"
+    percent = raw.find(b"%")
+    if percent >= 0 and (raw[percent + 1 : percent + 2] != b"d" or b"%" in raw[percent + 2 :]):
+        return "may hold one '%d' (the first free number) and no other '%'"
+    return None
+
+
 class TunUnavailableError(RuntimeError):
     """This process cannot open a TUN device or create a network namespace (why is the message)."""
 
