@@ -212,3 +212,17 @@ def test_kernel_completes_a_partial_checksum_written_with_vnet_header() -> None:
             _, ack = read_tcp(device, 8080)
             assert ack.flags == TcpFlags.ACK and ack.ack == 8
             assert client.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) == 0
+
+
+def test_device_names_are_checked_before_any_device_is_made() -> None:
+    for name, why in (("bad name", "contains whitespace"), ("x" * 16, "is 16 bytes long"),
+                      ("a/b", "contains '/'"), ("..", "is not allowed")):
+        with pytest.raises(ValueError, match=why):
+            tun.Tun(name)
+
+
+def test_default_settings_take_the_mss_from_the_mtu_and_the_family() -> None:
+    from synack.net.aio import default_config
+
+    assert default_config(1500).mss == 1460 and default_config(1500, 6).mss == 1440
+    assert default_config(65535).rcv_buf == 32 * 65495

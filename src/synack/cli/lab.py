@@ -66,7 +66,7 @@ class Lab:
                 self.trace.close()
                 raise
         self.stack = Stack.open(
-            opts.link, device=device, config=default_config(opts.link.mtu),
+            opts.link, device=device, config=default_config(opts.link.mtu, opts.version),
             tap=self.trace.tap, on_transition=self.trace.on_transition, outgoing_filter=self._keep,
         )
         self.outcome = Outcome()

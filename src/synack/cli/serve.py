@@ -186,25 +186,11 @@ def endpoint(host: str, port: int) -> str:
 
 def open_device(opts: LinkOptions) -> Tun:
     """A new TUN device with the kernel's side of the link configured (a ClickException saying
-    why if it cannot be made).
+    why if it cannot be made)."""
+    from synack.net.tun import open_tun_link
 
-    `open_tun_link` turns IPv6 off on the device (no router solicitations on an IPv4 link), which
-    an IPv6 address cannot survive: an IPv6 link is configured here without that step.
-    """
-    from synack.net.tun import LinkConfig, Tun, configure_link, open_tun_link
-
-    link = opts.link
     try:
-        if opts.version == 4:
-            return open_tun_link(link, name=opts.tun)
-        device = Tun(opts.tun)
-        try:
-            configure_link(LinkConfig(device.name, link.kernel_address, link.prefixlen,
-                                      mtu=link.mtu, up=True))
-        except BaseException:
-            device.close()
-            raise
-        return device
+        return open_tun_link(opts.link, name=opts.tun)
     except setup_errors() as exc:
         raise click.ClickException(
             f"cannot set up TUN device {opts.tun}: {describe(exc)}") from None
@@ -230,7 +216,8 @@ def open_stack(opts: LinkOptions, out: TextIO) -> tuple[Stack, WireTrace]:
     except BaseException:
         trace.close()
         raise
-    stack = Stack.open(opts.link, device=device, config=default_config(opts.link.mtu),
+    config = default_config(opts.link.mtu, opts.version)
+    stack = Stack.open(opts.link, device=device, config=config,
                        tap=trace.tap, on_transition=trace.on_transition)
     return stack, trace
 

@@ -129,7 +129,7 @@ class Stack:
 
         link = link or TunLink()
         if config is None:
-            config = default_config(link.mtu)
+            config = default_config(link.mtu, ipaddress.ip_address(link.synack_address).version)
         if device is not None:
             tun = device
         else:
@@ -403,12 +403,13 @@ class Stack:
 _default_stack: Stack | None = None
 
 
-def default_config(mtu: int) -> Any:
-    """TcpConfig for a link of `mtu`: MSS = MTU - 40, and buffers of at least 32 segments so a
-    64 KiB-MTU link keeps more than one segment in flight (Linux's defaults otherwise)."""
+def default_config(mtu: int, version: int = 4) -> Any:
+    """TcpConfig for an IPv4 or IPv6 link of `mtu`: MSS = MTU less the IP and TCP headers (40 or
+    60 bytes, RFC 9293 §3.7.1), and buffers of at least 32 segments so a 64 KiB-MTU link keeps
+    more than one segment in flight (Linux's defaults otherwise)."""
     from synack.tcp.config import TcpConfig
 
-    config = TcpConfig(mss=mtu - 40)
+    config = TcpConfig(mss=mtu - (40 if version == 4 else 60))
     config.rcv_buf = max(config.rcv_buf, 32 * config.mss)
     config.snd_buf = max(config.snd_buf, 32 * config.mss)
     return config

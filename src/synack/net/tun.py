@@ -144,6 +144,9 @@ class Tun:
     """
 
     def __init__(self, name: str = "synack%d", *, vnet_hdr: bool = False) -> None:
+        problem = interface_name_problem(name)
+        if problem is not None:
+            raise ValueError(f"interface name {name!r} {problem}")
         require_tun()
         flags = IFF_TUN | IFF_NO_PI | (IFF_VNET_HDR if vnet_hdr else 0)
         fd = os.open(TUN_PATH, os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -535,9 +538,17 @@ def open_tun_link(link: TunLink, *, name: str = "synack%d", vnet_hdr: bool = Fal
     """Open a TUN device and configure the kernel's side of `link` on it (address, MTU, up)."""
     tun = Tun(name, vnet_hdr=vnet_hdr)
     try:
-        # IPv4 only: no router solicitations or DAD chatter on the link.
-        with contextlib.suppress(OSError):
-            sysctl(f"net.ipv6.conf.{tun.name}.disable_ipv6", "1")
+        # No router solicitations or duplicate address detection on a link of two: IPv6 off on an
+        # IPv4 link; on an IPv6 link, without both (the address is usable at once).
+        conf = f"net.ipv6.conf.{tun.name}"
+        settings = (
+            ((f"{conf}.disable_ipv6", "1"),)
+            if ipaddress.ip_address(link.kernel_address).version == 4
+            else ((f"{conf}.accept_dad", "0"), (f"{conf}.router_solicitations", "0"))
+        )
+        for key, value in settings:
+            with contextlib.suppress(OSError):
+                sysctl(key, value)
         configure_link(
             LinkConfig(tun.name, link.kernel_address, link.prefixlen, mtu=link.mtu, up=True)
         )
