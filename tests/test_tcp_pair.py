@@ -195,12 +195,12 @@ def test_half_close_keeps_the_other_direction_open() -> None:
     pair.run_until(0.04)
     assert pair.client.state is State.FIN_WAIT_2
     assert pair.server.state is State.CLOSE_WAIT and pair.server.at_eof
-    pair.server.send(b"more data after your FIN", 0.0)
+    pair.server.send(b"more data after your FIN", pair.now)
     pair.shuttle()
     assert pair.client.receive() == b"more data after your FIN"
     with pytest.raises(BrokenPipeError):
-        pair.client.send(b"x", 0.0)
-    pair.server.close(0.0)
+        pair.client.send(b"x", pair.now)
+    pair.server.close(pair.now)
     pair.shuttle()
     assert pair.client.state is State.TIME_WAIT and pair.server.state is State.CLOSED
 

@@ -184,7 +184,7 @@ class Twins:
         elif change == 3:  # no timestamps option
             seg = seg_replace(seg, options=tuple(o for o in seg.options
                                                  if not isinstance(o, Timestamps)))
-        elif change == 4:  # an older TSval (PAWS would drop it; TS.Recent must not go back)
+        elif change == 4:  # an older TSval (PAWS drops it; TS.Recent must not go back)
             ts = seg.timestamps
             if ts is not None:
                 old = Timestamps((ts.value - 5) & 0xFFFFFFFF, ts.echo)

@@ -35,7 +35,7 @@ from synack.tcp.state import State
 from synack.wire.checksum import internet_checksum, ones_complement_sum, pseudo_header_sum
 from synack.wire.errors import ParseError
 from synack.wire.ip import IPv4Header, build_tcp_packet, parse_tcp_packet
-from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_le
+from synack.wire.seq import SEQ_MASK, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
 from synack.wire.tcp import (
     ACK,
     FIN,
@@ -822,9 +822,17 @@ class Host:
             ok = delta == 0 if wnd == 0 else 0 <= delta < wnd
         else:
             ok = wnd > 0 and (0 <= delta < wnd or 0 <= delta + seg_len - 1 < wnd)
-        if flags & SYN and not flags & (ACK | RST) and cfg.time_wait_accepts_syn and delta > 0:
-            # Linux (and FreeBSD): a SYN above the old sequence space opens a new connection;
-            # TIME-WAIT is forgotten and the SYN goes to the listener with a larger ISN.
+        ts = seg.timestamps if ts_ok else None
+        # RFC 7323 §5.3 R1 (PAWS): a TSval older than TS.Recent marks an old duplicate.
+        paws_reject = cfg.paws and ts is not None and seq_lt(ts.value, ts_recent)
+        if (
+            flags & SYN and not flags & (ACK | RST) and cfg.time_wait_accepts_syn
+            and not paws_reject
+            and (delta > 0 or (ts is not None and seq_gt(ts.value, ts_recent)))
+        ):
+            # Linux (and FreeBSD): a SYN above the old sequence space, or with a newer timestamp
+            # (RFC 6191), opens a new connection; TIME-WAIT is forgotten and the SYN goes to the
+            # listener with a larger ISN.
             listener = self._listeners.get(key[1])
             self._drop_time_wait(key, now, "SYN for a new connection")
             if listener is not None:
@@ -835,6 +843,8 @@ class Host:
         reply = True
         if flags & RST and cfg.rfc1337:
             return  # RFC 1337 (F1): ignore every RST in TIME-WAIT
+        if paws_reject and not flags & RST:
+            ok = False  # acknowledged below, 2*MSL restarted (Linux)
         if not ok or delta < 0:  # first: sequence check (a segment that starts old is
             if flags & RST:  # trimmed to nothing processable: acknowledged, as Linux does)
                 return
@@ -859,8 +869,7 @@ class Host:
             return  # a bare ACK at RCV.NXT
         # Anything else with ACK can only be a retransmission of the peer's FIN: acknowledge it
         # and restart 2*MSL (RFC 9293 §3.10.7.4 fifth step, TIME-WAIT; Linux does the same).
-        if flags & ACK:
-            ts = seg.timestamps if ts_ok else None
+        if flags & ACK or paws_reject:
             if ts is not None and seq_le(seq, rcv_nxt) and seq_ge(ts.value, ts_recent):
                 ts_recent = ts.value  # RFC 7323 §4.3 (2): SEG.SEQ <= Last.ACK.sent (RCV.NXT)
             expires = now + cfg.time_wait

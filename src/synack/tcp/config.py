@@ -73,6 +73,9 @@ class TcpConfig:
     # RFC 7323 §3.2: once timestamps are negotiated, drop non-RST segments without them (FreeBSD
     # tolerate_missing_ts=0); False accepts them, as Linux.
     drop_missing_timestamps: bool = False
+    # RFC 7323 §5 PAWS: a segment whose TSval is older than TS.Recent is dropped and answered with
+    # an ACK (Linux and FreeBSD); False accepts it (sequence checks only).
+    paws: bool = True
 
     @property
     def time_wait(self) -> float:

@@ -63,6 +63,7 @@ Endpoint = tuple[IPAddress, int]
 # options.
 SegmentFields = tuple[int, int, int, int, int | None, int, bytes, tuple[int, int] | None]
 Outgoing = TcpSegment | SegmentFields
+_PAWS_IDLE: Final = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
 # What a SYN's options offer: MSS, window scale, SACK-permitted, TSval (None: absent).
 SynOffer = tuple[int | None, int | None, bool, int | None]
 TransitionCallback = Callable[["Connection", State, State, str], None]
@@ -195,11 +196,11 @@ class Connection:
         "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap",
         "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq",
         "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
-        "_t_wait", "_user_closed", "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss",
-        "local", "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss", "rcv_nxt",
-        "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss", "snd_max",
-        "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "state_events",
-        "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+        "_t_wait", "_ts_recent_at", "_user_closed", "config", "ecn_ok", "ect_sent", "host_key",
+        "irs", "iss", "local", "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss",
+        "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss",
+        "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale",
+        "state_events", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -259,6 +260,7 @@ class Connection:
         self._dsack: tuple[int, int] | None = None
         self.ts_ok = False
         self.ts_recent = 0
+        self._ts_recent_at = 0.0  # when TS.Recent was last set (RFC 7323 §5.5: it ages)
         self.ts_offset = ts_offset & SEQ_MASK
         # RFC 3168 ECN: negotiated; our SYN requested it; CE seen, ECE echoed until CWR comes;
         # cwnd reduced on ECE, CWR due on the next new data; the window of that reduction.
@@ -677,10 +679,10 @@ class Connection:
         `_arrive` runs them. False, with nothing done, sends the segment down `_arrive`."""
         st = self._state
         if (
-            flags & _UNPREDICTED != ACK or self.ecn_ok or (tsval is None and self.ts_ok)
-            or st is _TIME_WAIT
+            flags & _UNPREDICTED != ACK or self.ecn_ok or st is _TIME_WAIT
+            or (self.ts_ok and (tsval is None or (tsval - self.ts_recent) & 0x80000000))
         ):
-            return False
+            return False  # (an older TSval: PAWS, in `_arrive`)
         if st is _SYN_RECEIVED:
             # SND.UNA < SEG.ACK =< SND.NXT: the ACK of our SYN (SND.MAX = ISS + 1); a FIN
             # queued meanwhile goes through `_arrive`.
@@ -700,6 +702,7 @@ class Connection:
             and seq_ge(tsval, self.ts_recent)
         ):
             self.ts_recent = tsval
+            self._ts_recent_at = now
         # Second to fourth: no RST, no SYN, no ECN. Fifth: the ACK.
         if st is _SYN_RECEIVED:
             self.snd_wnd = window << self.snd_wscale
@@ -829,6 +832,19 @@ class Connection:
             self.ts_ok and cfg.drop_missing_timestamps and not flags & RST and tsval is None
         ):
             return  # RFC 7323 §3.2: a non-RST segment without TSopt is silently dropped
+        if (
+            tsval is not None and self.ts_ok and cfg.paws and not flags & RST
+            and self._paws_rejects(seq, ack, flags, window, seg_len, tsval, now)
+        ):
+            # RFC 7323 §5.3 R1: not acceptable: acknowledge (a SYN gets RFC 5961's challenge
+            # ACK, as in Linux) and drop.
+            if flags & SYN:
+                self._challenge_ack(now)
+            else:
+                if seg_len and seq_lt(seq, rcv_nxt):
+                    self._report_duplicate(seq, seg_len)
+                self._ack_now = True
+            return
 
         # First: check the sequence number (Table 6).
         delta = seq_diff(seq, rcv_nxt)
@@ -1402,6 +1418,25 @@ class Connection:
             and seq_ge(tsval, self.ts_recent)
         ):
             self.ts_recent = tsval
+            self._ts_recent_at = self._now
+
+    def _paws_rejects(
+        self, seq: int, ack: int, flags: int, window: int, seg_len: int, tsval: int, now: float,
+    ) -> bool:
+        """RFC 7323 §5.3 R1 (PAWS): SEG.TSval < TS.Recent marks an old duplicate, unless
+        TS.Recent is over 24 days old (§5.5), or (Linux tcp_disordered_ack) the segment is a
+        duplicate ACK at RCV.NXT that changes nothing and is older by no more than an RTO, which
+        reordering explains."""
+        recent = self.ts_recent
+        if not (tsval - recent) & 0x80000000 or now - self._ts_recent_at > _PAWS_IDLE:
+            return False
+        return not (
+            flags & ACK and seg_len == 0 and seq == self.rcv_nxt and ack == self.snd_una
+            and not seq_gt(seq, self.snd_wl1)
+            and not (seq == self.snd_wl1 and window << self.snd_wscale > self.snd_wnd)
+            and self._rto is not None
+            and (recent - tsval) & SEQ_MASK <= self._rto.current() * 1000
+        )
 
     def _tsval(self) -> int:
         return (int(self._now * 1000) + self.ts_offset) & SEQ_MASK
@@ -1562,6 +1597,7 @@ class Connection:
         self.ts_ok = tsval is not None and cfg.timestamps
         if tsval is not None and self.ts_ok:
             self.ts_recent = tsval
+            self._ts_recent_at = self._now
         self.smss = max(min(mss, cfg.mss) - (_TS_OPT_LEN if self.ts_ok else 0), 1)
         if not active:
             # Linux: the SYN-ACK offers the space rounded down to our MSS less the timestamps.
