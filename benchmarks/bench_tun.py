@@ -9,11 +9,13 @@ Everything runs inside private network namespaces this script creates (nothing c
   a blocking one-connection-at-a-time server (the reference of the ratio), and synack's own echo
   program (an asyncio.Protocol) on kernel sockets, which separates synack's cost from asyncio's.
 
-Each server runs in its own process so client and server do not share an interpreter. synack
-runs on a 64 KiB-MTU TUN link (one write per 64 KiB segment); the kernel's veth pair uses its
-offloads (GSO/GRO). synack's TUN device carries the virtio-net header so that the kernel computes
-and checks TCP checksums (`--no-checksum-offload`: synack does both itself). `--profile` prints
-where synack's process spends its time, by layer.
+Each server runs in its own process so client and server do not share an interpreter; the CPU time
+each server process spends per connection (user and system, from /proc) is printed under its rate,
+which shows what bounds a server that is never idle. synack runs on a 64 KiB-MTU TUN link (one
+write per 64 KiB segment); the kernel's veth pair uses its offloads (GSO/GRO). synack's TUN device
+carries the virtio-net header so that the kernel computes and checks TCP checksums
+(`--no-checksum-offload`: synack does both itself). `--profile` prints where synack's process
+spends its time, by layer.
 `benchmarks/bench_tun_echo.py` runs the same synack echo server without a device, against a
 scripted Linux client, for repeatable counts (e.g. `perf stat -e instructions:u`).
 `--idle N` holds N quiet connections open to each echo server while its connection rate is timed
@@ -218,6 +220,25 @@ def child(target: Callable[..., None], *args: Any, netns: int | None = None) -> 
             proc.join()
 
 
+def cpu_seconds(pid: int) -> tuple[float, float]:
+    """User and system CPU seconds a process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def timed_rate(pid: int, address: str, port: int, conns: int, idle: int = 0) -> float:
+    """`connection_rate`, then the CPU the server process `pid` spent per connection."""
+    user0, sys0 = cpu_seconds(pid)
+    rate = connection_rate(address, port, conns, idle)
+    user1, sys1 = cpu_seconds(pid)
+    user, system = 1e6 * (user1 - user0) / (idle + conns), 1e6 * (sys1 - sys0) / (idle + conns)
+    print(f"{'  server CPU per connection':<48} {user + system:>10.0f} us  (user {user:.0f}, "
+          f"system {system:.0f})", flush=True)
+    return rate
+
+
 def mb_per_s(nbytes: int, seconds: float) -> float:
     return nbytes / seconds / 1e6
 
@@ -236,11 +257,11 @@ def kernel_baselines(nbytes: int, conns: int, idle: int = 0) -> tuple[float, flo
         rate = 0.0
         if not IDLE:  # one connection at a time: the fastest kernel server a script can be
             with child(kernel_echo, VETH_SERVER, PORT_ECHO, netns=peer) as proc:
-                rate = connection_rate(VETH_SERVER, PORT_ECHO, conns)
+                rate = timed_rate(proc.pid, VETH_SERVER, PORT_ECHO, conns)
                 proc.kill()
             report("conn/s kernel client -> kernel server (veth)", rate, "conn/s")
         with child(kernel_echo_many, VETH_SERVER, PORT_ECHO, netns=peer) as proc:
-            same = connection_rate(VETH_SERVER, PORT_ECHO, conns, IDLE)
+            same = timed_rate(proc.pid, VETH_SERVER, PORT_ECHO, conns, IDLE)
             proc.kill()
         report(f"conn/s ... kernel asyncio.Protocol server{IDLE_LABEL}", same, "conn/s")
     global SAME_PROGRAM_RATE
@@ -382,7 +403,7 @@ def synack_runs(
     report(f"bulk synack -> kernel (tun, mtu {mtu})", mb_per_s(nbytes, up), "MB/s", bulk)
     report(f"bulk kernel -> synack (tun, mtu {mtu})", mb_per_s(nbytes, down), "MB/s", bulk)
     with child(synack_echo_server, 1500, profile) as proc:
-        synack_rate = connection_rate(TUN_SYNACK, PORT_ECHO, conns, IDLE)
+        synack_rate = timed_rate(proc.pid, TUN_SYNACK, PORT_ECHO, conns, IDLE)
         proc.terminate()  # SIGTERM: the server stops (and prints its profile)
     report(f"conn/s kernel client -> synack server (tun){IDLE_LABEL}", synack_rate, "conn/s",
            rate)
