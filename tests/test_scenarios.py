@@ -476,6 +476,73 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'client TIME_WAIT>CLOSED',
         ],
     ),
+    'nagle': (
+        [
+            'c>s [S] seq 0 len 0',
+            's>c [S.] seq 0 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 0',
+            'c>s [P.] seq 1 ack 1 len 40',
+            's>c [.] seq 1 ack 41 len 0',
+            's>c [P.] seq 1 ack 41 len 16',
+            'c>s [.] seq 41 ack 17 len 0',
+            'c>s [P.] seq 41 ack 17 len 38',
+            's>c [.] seq 17 ack 79 len 0',
+            'c>s [P.] seq 79 ack 17 len 2',
+            's>c [.] seq 17 ack 81 len 0',
+            's>c [P.] seq 17 ack 81 len 16',
+            'c>s [P.] seq 81 ack 33 len 38',
+            'c>s [P.] seq 119 ack 33 len 2',
+            's>c [.] seq 33 ack 121 len 0',
+            's>c [P.] seq 33 ack 121 len 16',
+            'c>s [F.] seq 121 ack 49 len 0',
+            's>c [F.] seq 49 ack 122 len 0',
+            'c>s [.] seq 122 ack 50 len 0',
+        ],
+        [
+            'client CLOSED>SYN_SENT',
+            'server LISTEN>SYN_RECEIVED',
+            'client SYN_SENT>ESTABLISHED',
+            'server SYN_RECEIVED>ESTABLISHED',
+            'client ESTABLISHED>FIN_WAIT_1',
+            'server ESTABLISHED>CLOSE_WAIT',
+            'server CLOSE_WAIT>LAST_ACK',
+            'client FIN_WAIT_1>FIN_WAIT_2',
+            'client FIN_WAIT_2>TIME_WAIT',
+            'server LAST_ACK>CLOSED',
+            'client TIME_WAIT>CLOSED',
+        ],
+    ),
+    'dsack': (
+        [
+            'c>s [S] seq 0 len 0',
+            's>c [S.] seq 0 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 0',
+            'c>s [P.] seq 1 ack 1 len 76',
+            's>c [.] seq 1 ack 77 len 0',
+            's>c [P.] seq 1 ack 77 len 238',
+            's>c [P.] seq 239 ack 77 len 612',
+            'c>s [.] seq 77 ack 239 len 0',
+            'c>s [.] seq 77 ack 851 len 0',
+            's>c [P.] seq 1 ack 77 len 850',
+            'c>s [.] seq 77 ack 851 len 0',
+            'c>s [F.] seq 77 ack 851 len 0',
+            's>c [F.] seq 851 ack 78 len 0',
+            'c>s [.] seq 78 ack 852 len 0',
+        ],
+        [
+            'client CLOSED>SYN_SENT',
+            'server LISTEN>SYN_RECEIVED',
+            'client SYN_SENT>ESTABLISHED',
+            'server SYN_RECEIVED>ESTABLISHED',
+            'client ESTABLISHED>FIN_WAIT_1',
+            'server ESTABLISHED>CLOSE_WAIT',
+            'server CLOSE_WAIT>LAST_ACK',
+            'client FIN_WAIT_1>FIN_WAIT_2',
+            'client FIN_WAIT_2>TIME_WAIT',
+            'server LAST_ACK>CLOSED',
+            'client TIME_WAIT>CLOSED',
+        ],
+    ),
     'lost-data': (
         [
             'c>s [S] seq 0 len 0',
@@ -545,42 +612,6 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'client FIN_WAIT_2>TIME_WAIT',
             'server LAST_ACK>CLOSED',
             'client TIME_WAIT>CLOSED',
-            'client CLOSED>SYN_SENT',
-            'server LISTEN>SYN_RECEIVED',
-            'client SYN_SENT>ESTABLISHED',
-            'server SYN_RECEIVED>ESTABLISHED',
-            'client ESTABLISHED>FIN_WAIT_1',
-            'server ESTABLISHED>CLOSE_WAIT',
-            'server CLOSE_WAIT>LAST_ACK',
-            'client FIN_WAIT_1>FIN_WAIT_2',
-            'client FIN_WAIT_2>TIME_WAIT',
-            'server LAST_ACK>CLOSED',
-            'client TIME_WAIT>CLOSED',
-        ],
-    ),
-    'nagle': (
-        [
-            'c>s [S] seq 0 len 0',
-            's>c [S.] seq 0 ack 1 len 0',
-            'c>s [.] seq 1 ack 1 len 0',
-            'c>s [P.] seq 1 ack 1 len 40',
-            's>c [.] seq 1 ack 41 len 0',
-            's>c [P.] seq 1 ack 41 len 16',
-            'c>s [.] seq 41 ack 17 len 0',
-            'c>s [P.] seq 41 ack 17 len 38',
-            's>c [.] seq 17 ack 79 len 0',
-            'c>s [P.] seq 79 ack 17 len 2',
-            's>c [.] seq 17 ack 81 len 0',
-            's>c [P.] seq 17 ack 81 len 16',
-            'c>s [P.] seq 81 ack 33 len 38',
-            'c>s [P.] seq 119 ack 33 len 2',
-            's>c [.] seq 33 ack 121 len 0',
-            's>c [P.] seq 33 ack 121 len 16',
-            'c>s [F.] seq 121 ack 49 len 0',
-            's>c [F.] seq 49 ack 122 len 0',
-            'c>s [.] seq 122 ack 50 len 0',
-        ],
-        [
             'client CLOSED>SYN_SENT',
             'server LISTEN>SYN_RECEIVED',
             'client SYN_SENT>ESTABLISHED',
@@ -793,3 +824,15 @@ def test_simultaneous_open_ends_with_each_side_reporting_the_repeated_syn() -> N
     assert len(lines) == 6
     assert [line.count("Flags [.], ack 1, win 502") for line in lines[4:]] == [1, 1]
     assert all(line.endswith("nop,nop,sack 1 {0:1}], length 0") for line in lines[4:])
+
+
+def test_a_spurious_retransmission_is_reported_as_a_duplicate() -> None:
+    """The server's RTO resends the whole response the client already has (Linux collapses the
+    two small segments into one); the client's ACK carries it as a D-SACK block and echoes the
+    retransmission's timestamp (it ends at the last ACK sent: Linux takes its TSval)."""
+    lines = run("dsack").transcript.packet_lines
+    resent = next(line for line in lines if "seq 1:851" in line)
+    dsack = lines[lines.index(resent) + 1]
+    assert "Flags [.], ack 851" in dsack and dsack.endswith("sack 1 {1:851}], length 0")
+    tsval = re.search(r"TS val (\d+)", resent)
+    assert tsval is not None and f"ecr {tsval.group(1)}," in dsack

@@ -426,6 +426,30 @@ def nagle(seed: int) -> Lab:
     return lab
 
 
+@scenario("dsack", "the client's ACKs of the response are lost: the server's RTO resends, the "
+          "client reports the duplicate (D-SACK)")
+def dsack(seed: int) -> Lab:
+    # RFC 2883: the retransmission repeats bytes the client already has; its ACK carries them
+    # as the first SACK block, which tells the server its retransmission was spurious.
+    faults = Faults()
+    faults.add_rule(Rule(match(flags=".", payload=False, src_port=CLIENT_PORT, skip=1), count=2,
+                         label="client's ACKs of the response"))
+    lab = Lab(seed, faults=faults)
+
+    async def client(ep: Endpoint) -> None:
+        sock = ep.socket()
+        await sock.connect(SERVER, 80, local_port=CLIENT_PORT)
+        await sock.send(REQUEST)
+        await sock.recv_exactly(len(HEADERS) + len(BODY))
+        await ep.sleep(1.0)  # reads, then stays quiet: only its lost ACKs answered the response
+        sock.close()
+
+    lab.spawn(lab.server, http_server)
+    lab.spawn(lab.client, client)
+    lab.run()
+    return lab
+
+
 @scenario("lost-data", "a response segment is lost and retransmitted from the send buffer")
 def lost_data(seed: int) -> Lab:
     faults_back = Faults()

@@ -877,6 +877,10 @@ class Connection:
                 self._update_ts_recent(tsval, seq)
             elif seg_len and delta < 0 and not flags & SYN:  # (Linux: an old SYN is challenged)
                 self._report_duplicate(seq, seg_len)
+                if (seq + seg_len) & SEQ_MASK == self.rcv_wup:
+                    # Linux tcp_sequence takes a segment ending at the last ACK's RCV.NXT as in
+                    # the window: a retransmission of all we acknowledged sets TS.Recent (§4.3).
+                    self._update_ts_recent(tsval, seq)
             self._ack_now = True  # <SEQ=SND.NXT><ACK=RCV.NXT><CTL=ACK>
             return
         # Trim to the window: bytes before RCV.NXT (and a SYN there) are old.
