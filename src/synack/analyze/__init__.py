@@ -16,7 +16,8 @@ What a record holds (`ConnectionRecord`): Zeek conn.log fields where the meaning
 `simultaneous_open`, `reset`, `incomplete`, `not_captured`) and how the connection closed
 (`four_way`, `three_segment`, `simultaneous`, `reset_by_orig`/`reset_by_resp` with
 `reset_state`, `half_closed`, `close_wait`, `open`, `none`), both endpoints' final RFC 9293
-states, the handshake RTT (tshark's tcp.analysis.initial_rtt) and Wireshark's analysis counts.
+states, the handshake RTT (tshark's tcp.analysis.initial_rtt, when the record holds the whole
+handshake) and Wireshark's analysis counts.
 
 Deliberate differences from the tools it is checked against:
 
@@ -34,6 +35,12 @@ Deliberate differences from the tools it is checked against:
 - Wireshark's per-stream analysis state survives Zeek's record boundaries for the 4096 most
   recently finished connections, older ones start afresh; window comparisons use the unscaled
   window field (the same answers while the scale factor is constant, i.e. after the handshake).
+- A record reports a handshake RTT only when it saw its own SYN, SYN-ACK and completing ACK or
+  data; tshark carries one stream's RTT across incarnations, measures past a SYN-ACK that
+  `--verify-checksums` dropped, and up to the RST of a refused SYN.
+- A SYN repeating the unanswered SYN of the 4-tuple's previous record (same ISN, a record split
+  by Zeek's timeouts) counts in `syn_retransmissions`; a SYN reusing an ISN after a closed
+  connection is a new attempt, where tshark calls it a retransmission.
 - RFC states are inferred as if every captured segment reached its receiver (a capture point
   between the endpoints); a record's final states are those after its last packet (TIME-WAIT
   is reported as such: its 2 MSL expiry shows in no packet).

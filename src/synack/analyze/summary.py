@@ -136,6 +136,25 @@ def handshake_outcome(conn: Connection) -> str:
     return "incomplete"
 
 
+def handshake_rtt(conn: Connection, handshake: str) -> float | None:
+    """The handshake RTT if this record saw the handshake it is measured from, else None.
+
+    The value is tshark's tcp.analysis.initial_rtt (from the most recent SYN to the first ACK
+    without SYN after it), which tshark keeps per stream across the 4-tuple's incarnations. A
+    record reports it only when it holds the SYN, the SYN-ACK and the ACK (or data) completing
+    the handshake (RFC 9293 §3.5 figure 6), and the stream measured it within this record.
+    """
+    ws = conn.ws
+    rtt = ws.first_rtt
+    if not rtt or ws is conn.rtt_known_ws or conn.start_missing:
+        return None
+    if handshake == "completed" or handshake == "completed_by_data":
+        return rtt
+    if handshake == "simultaneous_open" and conn.orig.synacks and conn.resp.synacks:
+        return rtt  # both SYN-ACKs seen (RFC 9293 §3.5 figure 8)
+    return None
+
+
 def close_outcome(conn: Connection) -> str:
     o, r = conn.orig, conn.resp
     if conn.rst_by is not None:
@@ -177,14 +196,27 @@ def make_record(conn: Connection) -> ConnectionRecord:
     if rst_by is not None and conn.rst_receiver_state is not None:
         rst_state = conn.rst_receiver_state.value
     syn_by = o if o.syns else r
+    syns = syn_by.syns
+    syn_retransmissions = syns - 1 if syns else 0
+    if conn.resent_syn_by is not None and conn.resent_syn_by is syn_by:
+        # The record opens with a repeat of the previous record's unanswered SYN.
+        syn_retransmissions += 1
+    handshake = handshake_outcome(conn)
+    # `handshake_rtt`, with its commonest case inline: a completed handshake measured here.
+    ws = conn.ws
+    rtt: float | None = ws.first_rtt or None
+    if rtt is not None and (
+        handshake != "completed" or ws is conn.rtt_known_ws or conn.start_missing
+    ):
+        rtt = handshake_rtt(conn, handshake)
     positive = duration > 0
     # Positional, in field order (a record per connection: keyword passing costs too much).
     return ConnectionRecord(
         f"C{conn.number}", conn.start, _addr(src), sport, _addr(dst), dport, conn.version,
         duration if positive else None, o.zpkts, r.zpkts, osize if positive else None,
         rsize if positive else None, state, history, o.bytes, r.bytes, conn.last_seen,
-        conn.flipped or conn.start_missing, conn.start_missing, handshake_outcome(conn),
-        max(syn_by.syns - 1, 0), conn.ws.first_rtt or None, close_outcome(conn),
+        conn.flipped or conn.start_missing, conn.start_missing, handshake, syn_retransmissions,
+        rtt, close_outcome(conn),
         None if rst_by is None else ("orig" if rst_by is o else "resp"), rst_state,
         _state_name(o), _state_name(r), rx, fast, spurious, ooo, dup, lost, unseen, zwin, zprobe,
         wupd, alive, o.chk_cnt + r.chk_cnt,

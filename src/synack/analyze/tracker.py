@@ -34,6 +34,7 @@ _SYN: Final = tcp.SYN
 _RST: Final = tcp.RST
 _ACK: Final = tcp.ACK
 _EST: Final = State.ESTABLISHED
+_SYN_SENT: Final = State.SYN_SENT
 # Zeek's constants as module globals (one lookup each on the per-packet path).
 Z_ATTEMPT_DELAY: Final = z.ATTEMPT_DELAY
 Z_CLOSED: Final = z.CLOSED
@@ -166,8 +167,9 @@ class Connection:
         "attempt_at", "counts", "delete_at", "expire_origins", "fin_piggybacked", "first_fin_by",
         "first_seen", "flipped", "handshake_ack", "hard_deadline", "hist_seen", "history",
         "inactivity", "is_partial", "last_seen", "last_time", "live", "number", "orig", "packets",
-        "partial_close_at", "reset_at", "resp", "rst_by", "rst_receiver_state", "rst_sender_state",
-        "simultaneous_close", "simultaneous_open", "start", "start_missing", "version", "ws",
+        "partial_close_at", "resent_syn_by", "reset_at", "resp", "rst_by", "rst_receiver_state",
+        "rst_sender_state", "rtt_known_ws", "simultaneous_close", "simultaneous_open", "start",
+        "start_missing", "version", "ws",
     )
 
     def __init__(self, number: int, now: float, version: int) -> None:
@@ -208,6 +210,11 @@ class Connection:
         self.simultaneous_close = False
         self.fin_piggybacked = False
         self.start_missing = False
+        # Continuity with the previous record of the 4-tuple (set by `Tracker._new_connection`):
+        # the endpoint whose opening SYN repeats that record's unanswered SYN, and the Wireshark
+        # stream taken over from it if its initial RTT was already measured there.
+        self.resent_syn_by: Side | None = None
+        self.rtt_known_ws: WsStream | None = None
 
     # Zeek's history ------------------------------------------------------------------------
 
@@ -315,7 +322,10 @@ class Tracker:
         self.now = 0.0
         self.next_sweep = 0.0
         self.index = 0  # number of the capture record being processed (set by the reader loop)
-        self._ws_recent: OrderedDict[Key, tuple[WsStream, WsDir, WsDir]] = OrderedDict()
+        # Originator's key -> the finished connection's Wireshark stream, its originator's and
+        # responder's directions, and each endpoint's initial sequence number if its SYN was
+        # left unanswered (the endpoint still in SYN-SENT), else -1.
+        self._ws_recent: OrderedDict[Key, tuple[WsStream, WsDir, WsDir, int, int]] = OrderedDict()
 
     # ------------------------------------------------------------------------------------------
 
@@ -609,13 +619,22 @@ class Tracker:
         b.key = rkey
         self.table[key] = a
         self.table[rkey] = b
+        pending = -1
         recent = self._ws_recent.pop(key, None)
         if recent is not None:
-            conn.ws, a.ws, b.ws = recent
+            conn.ws, a.ws, b.ws, pending, _ = recent
         else:
             recent = self._ws_recent.pop(rkey, None)
             if recent is not None:
-                conn.ws, b.ws, a.ws = recent
+                conn.ws, b.ws, a.ws, _, pending = recent
+        if recent is not None:
+            if conn.ws.first_rtt:
+                conn.rtt_known_ws = conn.ws
+            if seq == pending and flags & (_SYN | _ACK) == _SYN:
+                # The same SYN again (same ISN) from an endpoint whose SYN was unanswered when
+                # Zeek's timers ended the previous record: a retransmission (RFC 9293 §3.8.1),
+                # not a new connection request.
+                conn.resent_syn_by = a
         if self.keep_packets and (not self.keep_connections or self.count <= self.keep_connections):
             conn.packets = []
         # Zeek's WantConnection: a first packet that is not a plain SYN may be turned around when
@@ -666,7 +685,10 @@ class Tracker:
         # Wireshark's stream outlives Zeek's record: a later packet of the same 4-tuple that does
         # not start a new stream continues its analysis (kept for the most recent connections).
         recent = self._ws_recent
-        recent[o.key] = (conn.ws, o.ws, r.ws)
+        recent[o.key] = (
+            conn.ws, o.ws, r.ws, o.iss if o.st is _SYN_SENT else -1,
+            r.iss if r.st is _SYN_SENT else -1,
+        )
         if len(recent) > RECENT_STREAMS:
             recent.popitem(last=False)
         self.sink(conn)
