@@ -543,6 +543,70 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'client TIME_WAIT>CLOSED',
         ],
     ),
+    'sack-recovery': (
+        [
+            'c>s [S] seq 0 len 0',
+            's>c [S.] seq 0 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 1448',
+            'c>s [.] seq 1449 ack 1 len 1448',
+            'c>s [.] seq 2897 ack 1 len 1448',
+            'c>s [.] seq 4345 ack 1 len 1448',
+            'c>s [.] seq 5793 ack 1 len 1448',
+            'c>s [.] seq 7241 ack 1 len 1448',
+            'c>s [.] seq 8689 ack 1 len 1448',
+            'c>s [.] seq 10137 ack 1 len 1448',
+            'c>s [.] seq 11585 ack 1 len 1448',
+            'c>s [.] seq 13033 ack 1 len 1448',
+            's>c [.] seq 1 ack 1449 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            'c>s [.] seq 14481 ack 1 len 1448',
+            'c>s [.] seq 15929 ack 1 len 1448',
+            'c>s [.] seq 17377 ack 1 len 1448',
+            'c>s [.] seq 18825 ack 1 len 1448',
+            'c>s [.] seq 2897 ack 1 len 1448',
+            'c>s [.] seq 8689 ack 1 len 1448',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 2897 len 0',
+            's>c [.] seq 1 ack 8689 len 0',
+            's>c [.] seq 1 ack 20273 len 0',
+            'c>s [.] seq 20273 ack 1 len 1448',
+            'c>s [.] seq 21721 ack 1 len 1448',
+            'c>s [.] seq 23169 ack 1 len 1448',
+            'c>s [.] seq 24617 ack 1 len 1448',
+            'c>s [.] seq 26065 ack 1 len 1448',
+            'c>s [FP.] seq 27513 ack 1 len 1448',
+            's>c [.] seq 1 ack 21721 len 0',
+            's>c [.] seq 1 ack 23169 len 0',
+            's>c [.] seq 1 ack 24617 len 0',
+            's>c [.] seq 1 ack 26065 len 0',
+            's>c [.] seq 1 ack 27513 len 0',
+            's>c [.] seq 1 ack 28962 len 0',
+            's>c [F.] seq 1 ack 28962 len 0',
+            'c>s [.] seq 28962 ack 2 len 0',
+        ],
+        [
+            'client CLOSED>SYN_SENT',
+            'server LISTEN>SYN_RECEIVED',
+            'client SYN_SENT>ESTABLISHED',
+            'client ESTABLISHED>FIN_WAIT_1',
+            'server SYN_RECEIVED>ESTABLISHED',
+            'server ESTABLISHED>CLOSE_WAIT',
+            'server CLOSE_WAIT>LAST_ACK',
+            'client FIN_WAIT_1>FIN_WAIT_2',
+            'client FIN_WAIT_2>TIME_WAIT',
+            'server LAST_ACK>CLOSED',
+            'client TIME_WAIT>CLOSED',
+        ],
+    ),
     'lost-data': (
         [
             'c>s [S] seq 0 len 0',
@@ -836,3 +900,14 @@ def test_a_spurious_retransmission_is_reported_as_a_duplicate() -> None:
     assert "Flags [.], ack 851" in dsack and dsack.endswith("sack 1 {1:851}], length 0")
     tsval = re.search(r"TS val (\d+)", resent)
     assert tsval is not None and f"ecr {tsval.group(1)}," in dsack
+
+
+def test_sack_recovery_resends_both_holes_in_one_round_trip() -> None:
+    """RFC 6675: after the third duplicate ACK the client resends the 3rd segment and, as the
+    SACK blocks show the 7th lost too, that one at once, before any ACK of the first."""
+    segments = run("sack-recovery").segments()
+    first = segments.index("c>s [.] seq 2897 ack 1 len 1448", 6)
+    assert segments[first + 1] == "c>s [.] seq 8689 ack 1 len 1448"
+    acks = [line for line in segments[first:] if line.startswith("s>c")]
+    assert "s>c [.] seq 1 ack 8689 len 0" in acks  # the first hole filled: a partial ACK
+    assert "s>c [.] seq 1 ack 20273 len 0" in acks  # and then everything sent so far

@@ -43,7 +43,7 @@ PORT = 80
 
 # TCB fields compared as they are; the others hold objects compared by their contents below.
 _SKIP = {"_host", "_limiter", "on_transition", "config", "_rto", "_cc", "_sndbuf", "_rcvbuf",
-         "_events", "_ect_ids", "ect_sent", "local", "remote"}
+         "_events", "_ect_ids", "ect_sent", "local", "remote", "_board"}
 
 
 def tcb(conn: Connection) -> dict[str, Any]:
@@ -52,6 +52,7 @@ def tcb(conn: Connection) -> dict[str, Any]:
     for name in ("_rto", "_cc"):
         part = getattr(conn, name)
         state[name] = None if part is None else {s: getattr(part, s) for s in part.__slots__}
+    state["_board"] = None if conn._board is None else list(conn._board.ranges)
     snd = conn._sndbuf
     state["_sndbuf"] = None if snd is None else (bytes(snd._data[snd._start:]), snd.size)
     rcv = conn._rcvbuf

@@ -450,6 +450,38 @@ def dsack(seed: int) -> Lab:
     return lab
 
 
+@scenario("sack-recovery", "two segments of one window are lost: SACK blocks show the holes, "
+          "both are resent in one round trip (RFC 6675)")
+def sack_recovery(seed: int) -> Lab:
+    faults = Faults()
+    # The second rule counts the data segments the first lets through: the 7th is its 6th.
+    for skip, label in ((2, "3rd data segment"), (5, "7th data segment")):
+        faults.add_rule(Rule(match(flags=".", payload=True, src_port=CLIENT_PORT, skip=skip),
+                             label=label))
+    lab = Lab(seed, faults=faults)
+    total = 20 * 1448
+
+    async def server(ep: Endpoint) -> None:
+        listener = ep.socket()
+        listener.listen(80)
+        conn = await listener.accept()
+        got = 0
+        while chunk := await conn.recv():
+            got += len(chunk)
+        conn.close()
+
+    async def client(ep: Endpoint) -> None:
+        sock = ep.socket()
+        await sock.connect(SERVER, 80, local_port=CLIENT_PORT)
+        await sock.send(bytes(total))
+        sock.close()
+
+    lab.spawn(lab.server, server)
+    lab.spawn(lab.client, client)
+    lab.run()
+    return lab
+
+
 @scenario("lost-data", "a response segment is lost and retransmitted from the send buffer")
 def lost_data(seed: int) -> Lab:
     faults_back = Faults()

@@ -1,5 +1,6 @@
-"""Congestion control: NewReno (RFC 5681 + RFC 6582), behind a small interface so that CUBIC and
-SACK-based recovery (RFC 6675) can replace it without touching the connection."""
+"""Congestion control: NewReno (RFC 5681 + RFC 6582), and the window side of SACK-based loss
+recovery (RFC 6675: the connection's scoreboard decides what to resend), behind a small interface
+so that CUBIC can replace it without touching the connection."""
 
 from __future__ import annotations
 
@@ -13,7 +14,10 @@ class NewReno:
     `on_dup_ack` for duplicate ACKs and `on_timeout` when the retransmission timer fires.
     """
 
-    __slots__ = ("_acked_in_ca", "cwnd", "dup_acks", "in_recovery", "mss", "recover", "ssthresh")
+    __slots__ = (
+        "_acked_in_ca", "cwnd", "dup_acks", "in_recovery", "mss", "recover", "sack_recovery",
+        "ssthresh",
+    )
 
     def __init__(self, mss: int, initial_segments: int = 10) -> None:
         self.mss = mss
@@ -22,6 +26,7 @@ class NewReno:
         self.dup_acks = 0
         self.in_recovery = False
         self.recover = 0  # RFC 6582: highest sequence number sent when recovery began
+        self.sack_recovery = False  # this recovery follows RFC 6675 (no inflation, no deflation)
         self._acked_in_ca = 0
 
     def on_ack(self, acked: int, snd_una: int, flight: int) -> bool:
@@ -32,9 +37,11 @@ class NewReno:
         self.dup_acks = 0
         if self.in_recovery:
             if seq_ge(snd_una, self.recover):  # RFC 6582 §3.2 step 3: full acknowledgment
-                self.in_recovery = False
+                self.in_recovery = self.sack_recovery = False
                 self.cwnd = min(self.ssthresh, max(flight, self.mss) + self.mss)
                 return False
+            if self.sack_recovery:
+                return False  # RFC 6675: cwnd stays; the pipe decides what is sent
             # Partial ACK: deflate by the amount acknowledged, add back one MSS.
             self.cwnd = max(self.cwnd - acked + self.mss, self.mss)
             return True
@@ -51,7 +58,8 @@ class NewReno:
         """A duplicate ACK. Returns True when the caller must fast-retransmit (third duplicate)."""
         self.dup_acks += 1
         if self.in_recovery:
-            self.cwnd += self.mss  # RFC 5681 §3.2 step 4: inflate
+            if not self.sack_recovery:
+                self.cwnd += self.mss  # RFC 5681 §3.2 step 4: inflate
             return False
         if self.dup_acks == 3:
             self.ssthresh = max(flight // 2, 2 * self.mss)  # RFC 5681 (4)
@@ -60,6 +68,14 @@ class NewReno:
             self.recover = snd_max
             return True
         return False
+
+    def enter_sack_recovery(self, flight: int, snd_max: int) -> None:
+        """RFC 6675 §5 step (4.2): ssthresh = cwnd = FlightSize / 2 (at least 2 SMSS, RFC 5681);
+        RecoveryPoint = HighData."""
+        self.ssthresh = self.cwnd = max(flight // 2, 2 * self.mss)
+        self.in_recovery = self.sack_recovery = True
+        self.recover = snd_max
+        self._acked_in_ca = 0
 
     def on_ecn(self, flight: int) -> None:
         """RFC 3168 §6.1.2: ECN-Echo received: ssthresh and cwnd halve (no retransmission)."""
@@ -72,5 +88,5 @@ class NewReno:
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.mss
         self.dup_acks = 0
-        self.in_recovery = False
+        self.in_recovery = self.sack_recovery = False
         self._acked_in_ca = 0

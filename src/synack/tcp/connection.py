@@ -30,6 +30,7 @@ from synack.tcp.events import (
     SendSpaceAvailable,
     StateChanged,
 )
+from synack.tcp.sack import DUP_THRESH, Scoreboard
 from synack.tcp.state import State
 from synack.tcp.timers.rto import RtoEstimator
 from synack.wire.seq import SEQ_MASK, seq_between, seq_diff, seq_ge, seq_gt, seq_le, seq_lt
@@ -190,16 +191,16 @@ class Connection:
     """
 
     __slots__ = (
-        "_ack_now", "_ack_pending", "_ack_pushed", "_cc", "_ce", "_cwr_pending", "_dsack",
-        "_ece_pending", "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events",
-        "_fin_queued", "_fin_received", "_host", "_limiter", "_lrcvtime", "_lsndtime", "_now",
-        "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick", "_rcv_cap",
-        "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq",
-        "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist", "_t_rtx",
-        "_t_wait", "_ts_recent_at", "_user_closed", "config", "ecn_ok", "ect_sent", "host_key",
-        "irs", "iss", "local", "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss",
-        "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss",
-        "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale",
+        "_ack_now", "_ack_pending", "_ack_pushed", "_board", "_cc", "_ce", "_cwr_pending",
+        "_dsack", "_ece_pending", "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events",
+        "_fin_queued", "_fin_received", "_high_rxt", "_host", "_in_sack", "_limiter", "_lrcvtime",
+        "_lsndtime", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick",
+        "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
+        "_sbuf_seq", "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist",
+        "_t_rtx", "_t_wait", "_ts_recent_at", "_user_closed", "config", "ecn_ok", "ect_sent",
+        "host_key", "irs", "iss", "local", "max_snd_wnd", "nodelay", "on_transition", "passive",
+        "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok",
+        "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale",
         "state_events", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
@@ -289,6 +290,11 @@ class Connection:
         self._rtt_time: float | None = None
         self._rtx_count = 0
         self._persist_backoff = 0
+        # RFC 6675 SACK-based recovery: the scoreboard (made on the first SACK block), HighRxt,
+        # and the SACK blocks of the segment being processed.
+        self._board: Scoreboard | None = None
+        self._high_rxt = 0
+        self._in_sack: tuple[tuple[int, int], ...] = ()
         # ACK policy.
         self._ack_now = False
         self._ack_pending = False
@@ -596,6 +602,7 @@ class Connection:
         self._rtx_count += 1
         if self._cc is not None:
             self._cc.on_timeout(seq_diff(self.snd_max, self.snd_una))
+        self._board = None  # RFC 2018 §8: after a timeout, SACKed octets may have been reneged
         rto.back_off()  # RFC 6298 §5.5
         self._rtt_time = None
         self.snd_nxt = self.snd_una  # go back: resend from the oldest unacknowledged byte
@@ -636,8 +643,11 @@ class Connection:
             self._arrive_syn_sent(seg, now)
         else:
             ts = seg.timestamps
+            if self.sack_ok:
+                self._in_sack = seg.sack_blocks
             self._arrive(seg.src_port, seg.dst_port, seg.seq, seg.ack, int(seg.flags), seg.window,
                          seg.urgent, ts.value if ts is not None else None, seg.payload, now)
+            self._in_sack = ()
         if self._ack_now and self._state is not _CLOSED:
             self._send_ack()
         self._host.touched(self)
@@ -1099,11 +1109,19 @@ class Connection:
     ) -> bool:
         """Fifth step for ESTABLISHED and later states. Returns False to stop processing."""
         una = self.snd_una
+        sacked = False  # the segment SACKs octets not SACKed before (RFC 6675 §2)
+        if self._in_sack and una != self.snd_max:
+            board = self._board
+            if board is None:
+                board = self._board = Scoreboard()
+            sacked = board.update(self._in_sack, una, self.snd_max)
         if ack != una and seq_gt(ack, una):
             acked = seq_diff(ack, una)
             self.snd_una = ack
             if seq_lt(self.snd_nxt, ack):
                 self.snd_nxt = ack
+            if self._board:
+                self._board.advance(ack)
             rtt_time = self._rtt_time  # RFC 6298 §2: an RTT sample (see `_take_rtt_sample`)
             if rtt_time is not None and seq_ge(ack, self._rtt_seq):
                 assert self._rto is not None
@@ -1130,6 +1148,8 @@ class Connection:
                 self._cwr_pending = True
             if cc is not None and cc.on_ack(acked, ack, seq_diff(snd_max, ack)):
                 self._retransmit_head()  # NewReno partial ACK (RFC 6582 §3.2)
+            elif cc is not None and cc.sack_recovery:
+                self._sack_send(now)  # RFC 6675 §5 (C): a partial ACK, new SACK information
             if ack == self.snd_max:
                 self._t_rtx = None  # RFC 6298 §5.2
             else:
@@ -1147,12 +1167,19 @@ class Connection:
                     return False
         elif (
             ack == una and not dlen and not flags & (SYN | FIN) and una != self.snd_max
-            and (window << self.snd_wscale) == self.snd_wnd and self._cc is not None
-            and self._cc.on_dup_ack(seq_diff(self.snd_max, una), self.snd_max)
+            and self._cc is not None
         ):
-            # RFC 5681 §2 duplicate ACK (same window, nothing else), the third: fast retransmit.
-            self._rtt_time = None
-            self._retransmit_head()
+            cc = self._cc
+            if self._board and (not cc.in_recovery or cc.sack_recovery):
+                if sacked:  # RFC 6675 §2: a duplicate ACK SACKs new octets
+                    self._sack_dup_ack(now)
+            elif (window << self.snd_wscale) == self.snd_wnd and cc.on_dup_ack(
+                seq_diff(self.snd_max, una), self.snd_max
+            ):
+                # RFC 5681 §2 duplicate ACK (same window, nothing else), the third: fast
+                # retransmit.
+                self._rtt_time = None
+                self._retransmit_head()
         # Window update (RFC 9293 §3.10.7.4): only from segments newer than the last update
         # (SND.WL1 < SEG.SEQ, or SND.WL1 = SEG.SEQ and SND.WL2 =< SEG.ACK).
         una = self.snd_una
@@ -1174,6 +1201,62 @@ class Connection:
         if self._fin_queued or (buf is not None and buf.size):  # else nothing to send
             self._output(now)
         return True
+
+    def _sack_dup_ack(self, now: float) -> None:
+        """RFC 6675 §5 (4): a duplicate ACK with SACK information; the third, or one that shows
+        the first unacknowledged octet lost, starts loss recovery."""
+        cc = self._cc
+        board = self._board
+        assert cc is not None and board is not None
+        cc.dup_acks += 1
+        if cc.in_recovery:
+            self._sack_send(now)
+            return
+        una = self.snd_una
+        lost = board.lost_holes(una, self.smss)
+        if cc.dup_acks >= DUP_THRESH or (lost and lost[0][0] == una):
+            # (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2.
+            cc.enter_sack_recovery(seq_diff(self.snd_max, una), self.snd_max)
+            self._high_rxt = una
+            self._rtt_time = None  # Karn's rule: the timed segment may be resent
+            self._sack_send(now)
+
+    def _sack_send(self, now: float) -> None:
+        """RFC 6675 §5 (4.3), (C): while cwnd - pipe >= 1 SMSS, send what NextSeg names: a lost
+        hole above HighRxt (rule 1), new data (rule 2), another hole (rule 3)."""
+        cc = self._cc
+        board = self._board
+        assert cc is not None
+        if board is None:
+            return
+        smss = self.smss
+        una = self.snd_una
+        pipe = board.pipe(una, self.snd_max, self._high_rxt, smss)
+        while cc.cwnd - pipe >= smss:
+            start, size = board.next_seg(una, self._high_rxt, smss, lost_only=True)
+            if not size:
+                before = self.snd_nxt
+                if self._unsent() and self.snd_nxt == self.snd_max:
+                    self._output(now, room=cc.cwnd - pipe)
+                if self.snd_nxt != before:
+                    pipe += seq_diff(self.snd_nxt, before)
+                    continue
+                start, size = board.next_seg(una, self._high_rxt, smss, lost_only=False)
+                if not size:
+                    break
+            self._resend(start, size, now)
+            self._high_rxt = (start + size) & SEQ_MASK
+            pipe += size
+
+    def _resend(self, seq: int, size: int, now: float) -> None:
+        """Retransmit `size` octets from `seq` (a hole below the highest SACKed octet)."""
+        buf = self._sndbuf
+        assert buf is not None
+        index = seq_diff(seq, self._sbuf_seq)
+        flags = ACK | PSH if index + size == buf.size else ACK
+        self._emit(flags, seq, buf.peek(index, size))
+        if self._t_rtx is None:
+            self._arm_rtx(now)
 
     def _take_rtt_sample(self, ack: int, now: float) -> None:
         if self._rtt_time is not None and seq_ge(ack, self._rtt_seq):
@@ -1201,11 +1284,12 @@ class Connection:
     def _our_fin_acked(self) -> bool:
         return self._fin_queued and seq_gt(self.snd_una, self._fin_seq())
 
-    def _output(self, now: float, probe: bool = False) -> None:
+    def _output(self, now: float, probe: bool = False, room: int | None = None) -> None:
         """Send what the send buffer, the peer's window and the congestion window allow.
 
         `probe`: the override (window probe) timer fired: send one segment of whatever the
-        window allows, even if short."""
+        window allows, even if short. `room`: one segment of at most this size in place of the
+        congestion window's limit (RFC 6675 recovery counts the pipe, not the flight)."""
         if self._state not in _SENDING:
             return
         buf = self._sndbuf
@@ -1223,7 +1307,9 @@ class Connection:
                 break
             flight = seq_diff(nxt, self.snd_una)
             usable = self.snd_wnd - flight
-            if cc is not None and cc.cwnd - flight < usable:
+            if room is not None:
+                usable = min(usable, room)
+            elif cc is not None and cc.cwnd - flight < usable:
                 usable = cc.cwnd - flight
             size = remaining if remaining < smss else smss
             if (
@@ -1251,7 +1337,7 @@ class Connection:
                 self._transmit(flags, nxt, buf.peek(sent, size), now)
                 break
             self._transmit(ACK, nxt, buf.peek(sent, size), now)
-            if probe:
+            if probe or room is not None:
                 break
 
     def _nagle_holds(self, size: int, idle: bool) -> bool:
