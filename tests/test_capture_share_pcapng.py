@@ -26,6 +26,7 @@ from synack.cli.analyze import EXIT_OK, EXIT_TRUNCATED, command
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import synth
+from test_capture_share import expected_records
 
 ETHERNET = 1
 RAW = 101
@@ -177,22 +178,6 @@ def mixed_file(seed: int, count: int, first: str = "<") -> bytes:
     return b"".join(out)
 
 
-Numbered = list[tuple[int, int, Record]]  # (number, owner, record)
-
-
-def expected(data: bytes, shares: int, mine: int, until: int) -> tuple[Numbered, int]:
-    """What a skipping reader must yield, by the plain reader's records and `ShareSkip`."""
-    out = []
-    n = 0
-    for rec in open_capture(io.BytesIO(data)).iter_records():
-        n += 1
-        owner = frame_share(rec[1], rec[2], shares)
-        if owner >= 0 and owner != mine and rec[0] < until:
-            continue
-        out.append((n, owner, rec))
-    return out, n
-
-
 def skipping(data: bytes, skip: ShareSkip) -> Iterator[Record]:
     records = open_capture(io.BytesIO(data)).iter_records_skipping(skip)
     assert records is not None
@@ -202,7 +187,7 @@ def skipping(data: bytes, skip: ShareSkip) -> Iterator[Record]:
 def assert_skips_as_contracted(data: bytes, shares: int, until: int) -> None:
     for mine in range(shares):
         skip = ShareSkip(shares, mine, until_ns=until)
-        want, total = expected(data, shares, mine, until)
+        want, total = expected_records(data, shares, mine, until)
         assert [(skip.number, skip.owner, rec) for rec in skipping(data, skip)] == want
         assert skip.number == total
 
