@@ -96,3 +96,18 @@ def test_the_duplicate_block_goes_before_the_out_of_order_blocks() -> None:
     (ack,) = pair.client.segments_to_send()
     assert (ack.ack - S_ISS) & SEQ_MASK == 1449
     assert sack_of(ack) == ((1, 1449), (2897, 3001))  # RFC 2883 §4: the D-SACK block first
+
+
+def test_a_fin_beyond_a_hole_is_answered_at_once() -> None:
+    """RFC 5681 §4.2: an out-of-order segment, a bare FIN too, gets a duplicate ACK at once, so
+    that the sender learns of the hole."""
+    pair = Pair()
+    pair.handshake()
+    pair.server.send(bytes(100), pair.now)
+    (data,) = pair.server.segments_to_send()
+    pair.server.close(pair.now)
+    (fin,) = pair.server.segments_to_send()
+    assert fin.flags & 0x01 and not fin.payload
+    pair.client.segment_arrived(fin, pair.now)  # the data before it is lost
+    (ack,) = pair.client.segments_to_send()
+    assert ack.ack == data.seq and pair.client.readable == 0

@@ -80,15 +80,20 @@ def test_newreno_slow_start_recovery_and_timeout() -> None:
     assert cc.cwnd == 10000
     cc.on_ack(1000, 1000, 9000)
     assert cc.cwnd == 11000
-    assert not cc.on_dup_ack(10000, 20000)
-    assert not cc.on_dup_ack(10000, 20000)
-    assert cc.on_dup_ack(10000, 20000)  # third duplicate: fast retransmit
+    assert not cc.on_dup_ack(10000, 20000, 1000)
+    assert not cc.on_dup_ack(10000, 20000, 1000)
+    assert cc.on_dup_ack(10000, 20000, 1000)  # third duplicate: fast retransmit
     assert cc.ssthresh == 5000 and cc.cwnd == 8000 and cc.in_recovery
     assert cc.on_ack(2000, 3000, 8000)  # partial ACK
     assert not cc.on_ack(17000, 20000, 0)  # everything up to `recover`
     assert not cc.in_recovery and cc.cwnd == 2000
-    cc.on_timeout(8000)
+    cc.on_timeout(8000, 28000)
     assert cc.cwnd == 1000 and cc.ssthresh == 4000
+    # RFC 6582 §3.2: no fast retransmit until what was outstanding at the timeout is acknowledged.
+    assert [cc.on_dup_ack(8000, 28000, 21000) for _ in range(3)] == [False] * 3
+    assert not cc.in_recovery
+    cc.on_ack(7000, 28000, 0)
+    assert [cc.on_dup_ack(8000, 36000, 28000) for _ in range(3)] == [False, False, True]
 
 
 def test_random_reassembly_matches_stream() -> None:

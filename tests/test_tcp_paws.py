@@ -32,7 +32,7 @@ def established(**config: object) -> Rig:
 def test_in_window_data_with_an_older_timestamp_is_dropped_and_acknowledged() -> None:
     rig = established()
     # In sequence, but stamped before TS.Recent: a wrapped-around old duplicate (§5.3 R1).
-    out = rig.feed(seg(P | A, IRS + 1, ISS + 1, b"old", options=ts(PEER_TS - 1)))
+    out = rig.feed(seg(P | A, IRS + 1, ISS + 1, b"old", options=ts(PEER_TS - 2)))
     assert out == [(".", s(ISS + 1), s(IRS + 1), rig.conn.rcv_window, 0)]
     assert rig.conn.readable == 0 and rig.conn.ts_recent == PEER_TS
     # The same bytes with a current timestamp are taken.
@@ -40,6 +40,20 @@ def test_in_window_data_with_an_older_timestamp_is_dropped_and_acknowledged() ->
         (".", s(ISS + 1), s(IRS + 4), rig.conn.rcv_window, 0)
     ]
     assert rig.conn.receive() == b"new"
+
+
+def test_one_tick_behind_and_a_zero_ts_recent_are_tolerated_as_in_linux() -> None:
+    """Linux's TCP_PAWS_WINDOW (1) and tcp_paws_check: a TSval one tick behind passes, and a
+    TS.Recent of 0 (a peer whose SYN carried TSval 0) is no reference at all."""
+    rig = established()
+    rig.feed(seg(P | A, IRS + 1, ISS + 1, b"a", options=ts(PEER_TS - 1)))
+    assert rig.conn.receive() == b"a"
+    rig = Rig(plain_config(timestamps=True))
+    rig.conn.connect(rig.now)
+    rig.out()
+    rig.feed(seg(S | A, IRS, s(ISS + 1), options=(Timestamps(0, 0),)))
+    rig.feed(seg(P | A, IRS + 1, ISS + 1, b"b", options=ts(0x90000000)))  # "before" 0
+    assert rig.conn.receive() == b"b" and rig.conn.ts_recent == 0x90000000
 
 
 def test_the_check_is_serial_arithmetic_across_the_wrap() -> None:
@@ -77,13 +91,13 @@ def test_a_reordered_duplicate_ack_slightly_older_is_not_answered() -> None:
 def test_timestamps_idle_over_24_days_are_no_longer_trusted() -> None:
     rig = established()
     rig.now = 24 * 86400.0 + 1.0  # RFC 7323 §5.5
-    rig.feed(seg(P | A, IRS + 1, ISS + 1, b"late", options=ts(PEER_TS - 1)))
+    rig.feed(seg(P | A, IRS + 1, ISS + 1, b"late", options=ts(PEER_TS - 100)))
     assert rig.conn.receive() == b"late"
 
 
 def test_paws_can_be_turned_off() -> None:
     rig = established(paws=False)
-    rig.feed(seg(P | A, IRS + 1, ISS + 1, b"old", options=ts(PEER_TS - 1)))
+    rig.feed(seg(P | A, IRS + 1, ISS + 1, b"old", options=ts(PEER_TS - 100)))
     assert rig.conn.receive() == b"old"
 
 

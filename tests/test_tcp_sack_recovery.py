@@ -70,6 +70,10 @@ def test_pipe_counts_what_is_in_the_network() -> None:
     b = board((1000, 3500))  # hole 0..1000 lost; 3500..20000 unSACKed, not lost
     assert b.pipe(UNA, at(20 * MSS), UNA, MSS) == 16500
     assert b.pipe(UNA, at(20 * MSS), at(1000), MSS) == 17500  # the hole resent: in the network
+    # Holes not lost count once, and once more as far as they were resent (SetPipe (b)).
+    two = board((1000, 2000), (3000, 4000))
+    assert two.pipe(UNA, at(20 * MSS), UNA, MSS) == 18000
+    assert two.pipe(UNA, at(20 * MSS), at(1000), MSS) == 19000
 
 
 def test_next_seg_resends_lost_holes_first_then_any_hole() -> None:
@@ -143,3 +147,87 @@ def test_a_timeout_forgets_the_sack_information(sack: bool) -> None:
     assert pair.server._board is None or not pair.server._board
     (resent,) = pair.server.segments_to_send()
     assert resent.seq == first[0].seq and len(resent.payload) == mss
+
+
+def flight(segments: int, sack: bool = True) -> tuple[Pair, list[TcpSegment]]:
+    """A server with `segments` full segments in flight (initial window that large)."""
+    config = TcpConfig(sack=sack, initial_cwnd_segments=segments, rcv_buf=1 << 20)
+    pair = Pair(client_config=config, server_config=config)
+    pair.handshake()
+    pair.server.send(bytes(segments * pair.server.smss), 0.0)
+    out = pair.server.segments_to_send()
+    assert len(out) == segments
+    return pair, out
+
+
+def acks_for(pair: Pair, segments: list[TcpSegment]) -> list[TcpSegment]:
+    acks = []
+    for x in segments:
+        pair.client.segment_arrived(x, 0.0)
+        acks += pair.client.segments_to_send()
+    return acks
+
+
+@pytest.mark.parametrize("segments", [8, 20, 40])
+def test_the_lost_segment_goes_at_the_third_duplicate_ack_whatever_the_flight(
+    segments: int,
+) -> None:
+    """RFC 6675 §5 (4.3): entering recovery resends HighACK + 1 at once, before the pipe is
+    consulted (cwnd = FlightSize / 2 may well be below the pipe then)."""
+    pair, out = flight(segments)
+    dups = acks_for(pair, out[1:])  # the first is lost
+    for k, ack in enumerate(dups[:3], 1):
+        pair.server.segment_arrived(ack, 0.0)
+        resent = pair.server.segments_to_send()
+        if k < 3:
+            assert resent == []
+        else:
+            assert resent[0].seq == out[0].seq and resent[0].payload == out[0].payload
+    assert pair.server._rtt_time is None  # Karn's rule: nothing timed across the resend
+
+
+def test_late_sack_acks_after_a_timeout_start_no_new_recovery() -> None:
+    """RFC 6675 §5.1 / RFC 6582: after an RTO, RecoveryPoint = HighData: duplicate ACKs that
+    were on their way do not start a fast recovery (nor reopen the window to half the flight)."""
+    pair, out = flight(10)
+    dups = acks_for(pair, out[1:])
+    deadline = pair.server.next_deadline()
+    assert deadline is not None
+    pair.server.handle_timer(deadline)
+    (resent,) = pair.server.segments_to_send()
+    assert resent.seq == out[0].seq
+    cc = pair.server._cc
+    assert cc is not None and cc.cwnd == pair.server.smss
+    for ack in dups:
+        pair.server.segment_arrived(ack, deadline)
+    assert pair.server.segments_to_send() == [] and not cc.in_recovery
+    assert cc.cwnd == pair.server.smss
+
+
+def test_acks_carrying_only_a_dsack_are_not_duplicate_acks() -> None:
+    """RFC 6675 §2: with SACK, a duplicate ACK reports new SACKed octets; the D-SACKs of
+    network-duplicated old segments must not set off a fast retransmit."""
+    pair, out = flight(3)
+    for ack in acks_for(pair, out[:2]):  # the third is still on its way
+        pair.server.segment_arrived(ack, 0.0)
+    assert pair.server.segments_to_send() == []
+    for _ in range(3):
+        (dsack,) = acks_for(pair, [out[0]])  # a copy of an old segment
+        assert dsack.sack_blocks == ((out[0].seq, (out[0].seq + len(out[0].payload)) & SEQ_MASK),)
+        pair.server.segment_arrived(dsack, 0.0)
+    cc = pair.server._cc
+    assert cc is not None
+    assert pair.server.segments_to_send() == [] and not cc.in_recovery and cc.dup_acks == 0
+
+
+@pytest.mark.parametrize("sack", [True, False])
+def test_a_lost_last_segment_is_resent_within_the_recovery(sack: bool) -> None:
+    """RFC 6675 §4 NextSeg (4), the rescue retransmission: when the first and the last segments
+    of a window are lost, the last goes in the same recovery (nothing SACKed above it, so no
+    other rule names it), not after an RTO; NewReno resends it on the partial ACK."""
+    pair, out = flight(10, sack)
+    for ack in acks_for(pair, out[1:-1]):
+        pair.server.segment_arrived(ack, 0.0)
+    pair.shuttle()  # no timer runs: only the recovery can repair both losses
+    assert pair.client.readable == 10 * pair.server.smss
+    assert pair.server.snd_una == pair.server.snd_max

@@ -824,7 +824,9 @@ class Host:
             ok = wnd > 0 and (0 <= delta < wnd or 0 <= delta + seg_len - 1 < wnd)
         ts = seg.timestamps if ts_ok else None
         # RFC 7323 §5.3 R1 (PAWS): a TSval older than TS.Recent marks an old duplicate.
-        paws_reject = cfg.paws and ts is not None and seq_lt(ts.value, ts_recent)
+        paws_reject = (  # (a TS.Recent of 0 is no reference: Linux tcp_paws_check)
+            cfg.paws and ts is not None and ts_recent != 0 and seq_lt(ts.value, ts_recent)
+        )
         if (
             flags & SYN and not flags & (ACK | RST) and cfg.time_wait_accepts_syn
             and not paws_reject

@@ -202,8 +202,9 @@ class socket:
         self._accepted: asyncio.Queue[_Pipe] | None = None
         self._server: Any = None
         self._closed = False
-        # TCP_NODELAY: off, so Nagle's algorithm runs (RFC 9293 §3.7.4), as on a kernel socket.
-        self._nodelay = False
+        # TCP_NODELAY as set by setsockopt; None: the connection's settings decide (by default
+        # off, so Nagle's algorithm runs, RFC 9293 §3.7.4, as on a kernel socket).
+        self._nodelay: bool | None = None
 
     # ---- options --------------------------------------------------------------------------------
 
@@ -238,7 +239,12 @@ class socket:
 
     def getsockopt(self, level: int, optname: int, *args: Any) -> int:
         """IPPROTO_TCP / TCP_NODELAY: 1 when Nagle's algorithm is off; other options: 0."""
-        return int(self._nodelay) if (level, optname) == (IPPROTO_TCP, TCP_NODELAY) else 0
+        if (level, optname) != (IPPROTO_TCP, TCP_NODELAY):
+            return 0
+        conn = self.connection
+        if conn is not None:
+            return int(conn.nodelay)
+        return int(bool(self._nodelay))
 
     def fileno(self) -> int:
         return -1
@@ -279,7 +285,9 @@ class socket:
         async def go() -> None:
             await stack.create_connection(lambda: pipe, host, port, local_port=self._local_port)
             assert pipe.transport is not None
-            pipe.transport.connection.nodelay = nodelay  # before the program writes a byte
+            conn = pipe.transport.connection
+            # Before the program writes a byte: this socket's option, else the settings'.
+            conn.nodelay = conn.config.nodelay if nodelay is None else nodelay
 
         self.network.call(go(), self._timeout)
         self._pipe = pipe
@@ -322,7 +330,8 @@ class socket:
         async def go() -> _Pipe:
             pipe = await queue.get()
             assert pipe.transport is not None
-            pipe.transport.connection.nodelay = nodelay  # inherited from the listener
+            conn = pipe.transport.connection
+            conn.nodelay = conn.config.nodelay if nodelay is None else nodelay  # the listener's
             return pipe
 
         pipe = self.network.call(go(), self._timeout)

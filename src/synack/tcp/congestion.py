@@ -54,14 +54,19 @@ class NewReno:
                 self.cwnd += self.mss
         return False
 
-    def on_dup_ack(self, flight: int, snd_max: int) -> bool:
+    def may_recover(self, snd_una: int) -> bool:
+        """RFC 6582 §3.2 step 1, RFC 6675 §5.1: no fast retransmit until the cumulative ACK
+        covers `recover` (HighData when the last recovery or retransmission timeout began)."""
+        return seq_ge(snd_una, self.recover)
+
+    def on_dup_ack(self, flight: int, snd_max: int, snd_una: int) -> bool:
         """A duplicate ACK. Returns True when the caller must fast-retransmit (third duplicate)."""
         self.dup_acks += 1
         if self.in_recovery:
             if not self.sack_recovery:
                 self.cwnd += self.mss  # RFC 5681 §3.2 step 4: inflate
             return False
-        if self.dup_acks == 3:
+        if self.dup_acks == 3 and self.may_recover(snd_una):
             self.ssthresh = max(flight // 2, 2 * self.mss)  # RFC 5681 (4)
             self.cwnd = self.ssthresh + 3 * self.mss
             self.in_recovery = True
@@ -83,8 +88,11 @@ class NewReno:
         self.cwnd = self.ssthresh
         self._acked_in_ca = 0
 
-    def on_timeout(self, flight: int) -> None:
-        """RFC 5681 §3.1 (4) and (5): after an RTO, ssthresh halves and cwnd restarts at one MSS."""
+    def on_timeout(self, flight: int, snd_max: int) -> None:
+        """RFC 5681 §3.1 (4) and (5): after an RTO, ssthresh halves and cwnd restarts at one MSS;
+        no fast retransmit until what was outstanding is acknowledged (RFC 6582 §3.2, RFC 6675
+        §5.1)."""
+        self.recover = snd_max
         self.ssthresh = max(flight // 2, 2 * self.mss)
         self.cwnd = self.mss
         self.dup_acks = 0

@@ -195,13 +195,13 @@ class Connection:
         "_dsack", "_ece_pending", "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events",
         "_fin_queued", "_fin_received", "_high_rxt", "_host", "_in_sack", "_limiter", "_lrcvtime",
         "_lsndtime", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick",
-        "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rto", "_rtt_seq", "_rtt_time", "_rtx_count",
-        "_sbuf_seq", "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack", "_t_persist",
-        "_t_rtx", "_t_wait", "_ts_recent_at", "_user_closed", "config", "ecn_ok", "ect_sent",
-        "host_key", "irs", "iss", "local", "max_snd_wnd", "nodelay", "on_transition", "passive",
-        "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok",
-        "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale",
-        "state_events", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+        "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rescue_rxt", "_rto", "_rtt_seq", "_rtt_time",
+        "_rtx_count", "_sbuf_seq", "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack",
+        "_t_persist", "_t_rtx", "_t_wait", "_ts_recent_at", "_user_closed", "config", "ecn_ok",
+        "ect_sent", "host_key", "irs", "iss", "local", "max_snd_wnd", "nodelay", "on_transition",
+        "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote",
+        "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd",
+        "snd_wscale", "state_events", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -294,6 +294,7 @@ class Connection:
         # and the SACK blocks of the segment being processed.
         self._board: Scoreboard | None = None
         self._high_rxt = 0
+        self._rescue_rxt = 0  # RescueRxt: where this recovery's rescue retransmission may go
         self._in_sack: tuple[tuple[int, int], ...] = ()
         # ACK policy.
         self._ack_now = False
@@ -601,7 +602,7 @@ class Connection:
             return
         self._rtx_count += 1
         if self._cc is not None:
-            self._cc.on_timeout(seq_diff(self.snd_max, self.snd_una))
+            self._cc.on_timeout(seq_diff(self.snd_max, self.snd_una), self.snd_max)
         self._board = None  # RFC 2018 §8: after a timeout, SACKed octets may have been reneged
         rto.back_off()  # RFC 6298 §5.5
         self._rtt_time = None
@@ -1036,6 +1037,7 @@ class Connection:
                 self._fin_arrived(now)
             elif seq_gt(fin_seq, self.rcv_nxt) and st in _RECEIVING:
                 self._peer_fin_seq = fin_seq  # beyond a hole: processed once the hole fills
+                self._ack_now = True  # RFC 5681 §4.2: out of order, a duplicate ACK at once
 
     def _receive_text(self, seq: int, payload: bytes, now: float) -> None:
         """Seventh step: place text in the receive buffer, advance RCV.NXT, decide the ACK."""
@@ -1170,11 +1172,11 @@ class Connection:
             and self._cc is not None
         ):
             cc = self._cc
-            if self._board and (not cc.in_recovery or cc.sack_recovery):
-                if sacked:  # RFC 6675 §2: a duplicate ACK SACKs new octets
+            if (self._in_sack or self._board) and (not cc.in_recovery or cc.sack_recovery):
+                if sacked:  # RFC 6675 §2: a duplicate ACK SACKs new octets (a D-SACK does not)
                     self._sack_dup_ack(now)
             elif (window << self.snd_wscale) == self.snd_wnd and cc.on_dup_ack(
-                seq_diff(self.snd_max, una), self.snd_max
+                seq_diff(self.snd_max, una), self.snd_max, una
             ):
                 # RFC 5681 §2 duplicate ACK (same window, nothing else), the third: fast
                 # retransmit.
@@ -1214,11 +1216,13 @@ class Connection:
             return
         una = self.snd_una
         lost = board.lost_holes(una, self.smss)
-        if cc.dup_acks >= DUP_THRESH or (lost and lost[0][0] == una):
-            # (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2.
+        if (cc.dup_acks >= DUP_THRESH or (lost and lost[0][0] == una)) and cc.may_recover(una):
+            # (4.1) RecoveryPoint = HighData; (4.2) ssthresh = cwnd = FlightSize / 2; (4.3) the
+            # segment at HighACK + 1 goes at once, whatever the pipe.
             cc.enter_sack_recovery(seq_diff(self.snd_max, una), self.snd_max)
-            self._high_rxt = una
-            self._rtt_time = None  # Karn's rule: the timed segment may be resent
+            size = min(seq_diff(board.ranges[0][0], una), self.smss)
+            self._resend(una, size, now)
+            self._high_rxt = self._rescue_rxt = (una + size) & SEQ_MASK
             self._sack_send(now)
 
     def _sack_send(self, now: float) -> None:
@@ -1243,18 +1247,41 @@ class Connection:
                     continue
                 start, size = board.next_seg(una, self._high_rxt, smss, lost_only=False)
                 if not size:
+                    self._rescue(now)
                     break
             self._resend(start, size, now)
             self._high_rxt = (start + size) & SEQ_MASK
             pipe += size
 
+    def _rescue(self, now: float) -> None:
+        """RFC 6675 §4 NextSeg (4), once per recovery: the segment holding the highest unSACKed
+        octet outstanding, so that a loss at the tail is repaired without waiting for the RTO.
+        RescueRxt becomes RecoveryPoint; HighRxt stays."""
+        cc = self._cc
+        board = self._board
+        assert cc is not None and board is not None
+        una, snd_max = self.snd_una, self.snd_max
+        if not seq_lt(self._rescue_rxt, una):
+            return  # (4.a): once HighACK has passed the last rescue (or the first resend)
+        top = board.ranges[-1][1] if board.ranges else una
+        if seq_diff(snd_max, top) <= 0:
+            return  # everything above the last hole is SACKed: rules (1) and (3) cover it
+        size = min(seq_diff(snd_max, top), self.smss)
+        self._resend((snd_max - size) & SEQ_MASK, size, now)
+        self._rescue_rxt = cc.recover
+
     def _resend(self, seq: int, size: int, now: float) -> None:
-        """Retransmit `size` octets from `seq` (a hole below the highest SACKed octet)."""
+        """Retransmit `size` sequence numbers from `seq`: data, and our FIN if it is the last."""
         buf = self._sndbuf
-        assert buf is not None
+        buffered = buf.size if buf is not None else 0
         index = seq_diff(seq, self._sbuf_seq)
-        flags = ACK | PSH if index + size == buf.size else ACK
-        self._emit(flags, seq, buf.peek(index, size))
+        fin = self._fin_sent() and index + size > buffered
+        octets = size - 1 if fin else size
+        flags = ACK | (PSH if octets and index + octets == buffered else 0) | (FIN if fin else 0)
+        payload = buf.peek(index, octets) if buf is not None and octets else b""
+        self._emit(flags, seq, payload)
+        if self._rtt_time is not None and seq_lt(seq, self._rtt_seq):
+            self._rtt_time = None  # Karn's rule (RFC 6298 §3): the timed segment may be resent
         if self._t_rtx is None:
             self._arm_rtx(now)
 
@@ -1505,7 +1532,7 @@ class Connection:
         SEG.TSval becomes TS.Recent (echoed in every TSecr we send)."""
         if (
             tsval is not None and self.ts_ok and seq_le(seq, self.rcv_wup)
-            and seq_ge(tsval, self.ts_recent)
+            and (seq_ge(tsval, self.ts_recent) or not self.ts_recent)  # (0: no reference, Linux)
         ):
             self.ts_recent = tsval
             self._ts_recent_at = self._now
@@ -1514,18 +1541,23 @@ class Connection:
         self, seq: int, ack: int, flags: int, window: int, seg_len: int, tsval: int, now: float,
     ) -> bool:
         """RFC 7323 §5.3 R1 (PAWS): SEG.TSval < TS.Recent marks an old duplicate, unless
-        TS.Recent is over 24 days old (§5.5), or (Linux tcp_disordered_ack) the segment is a
-        duplicate ACK at RCV.NXT that changes nothing and is older by no more than an RTO, which
-        reordering explains."""
+        TS.Recent is over 24 days old (§5.5), or, as in Linux (tcp_paws_check, TCP_PAWS_WINDOW,
+        tcp_disordered_ack): TS.Recent is 0 (some peers send TSval 0 on the SYN), the TSval is
+        older by one tick only, or the segment is a duplicate ACK at RCV.NXT that changes nothing
+        and is older by no more than an RTO, which reordering explains."""
         recent = self.ts_recent
-        if not (tsval - recent) & 0x80000000 or now - self._ts_recent_at > _PAWS_IDLE:
+        behind = (recent - tsval) & SEQ_MASK
+        if (
+            behind <= 1 or behind & 0x80000000 or not recent
+            or now - self._ts_recent_at > _PAWS_IDLE
+        ):
             return False
         return not (
             flags & ACK and seg_len == 0 and seq == self.rcv_nxt and ack == self.snd_una
             and not seq_gt(seq, self.snd_wl1)
             and not (seq == self.snd_wl1 and window << self.snd_wscale > self.snd_wnd)
             and self._rto is not None
-            and (recent - tsval) & SEQ_MASK <= self._rto.current() * 1000
+            and behind <= self._rto.current() * 1000
         )
 
     def _tsval(self) -> int:
@@ -1697,6 +1729,7 @@ class Connection:
     def _established(self, cause: str) -> None:
         cfg = self.config
         self._cc = NewReno(self.smss, cfg.initial_cwnd_segments)
+        self._cc.recover = self.iss  # RFC 6582 §3.2: recover starts at the ISS
         self._quick = cfg.quick_acks
         self._rcv_mss_est = min(536, self._rcv_mss())
         self._rtx_count = 0

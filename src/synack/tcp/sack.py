@@ -85,17 +85,23 @@ class Scoreboard:
         return out
 
     def pipe(self, una: int, snd_max: int, high_rxt: int, smss: int) -> int:
-        """RFC 6675 §4 SetPipe: octets outstanding that are neither SACKed nor lost, plus those
-        retransmitted (up to HighRxt) in lost holes."""
-        outstanding = seq_diff(snd_max, una)
-        sacked = sum(seq_diff(e, s) for s, e in self.ranges)
-        pipe = outstanding - sacked
+        """RFC 6675 §4 SetPipe: each outstanding octet counts once if it is neither SACKed nor
+        lost (a), and once more if it was retransmitted, up to HighRxt (b)."""
         rxt = seq_diff(high_rxt, una)
-        for start, end in self.lost_holes(una, smss):
+        pipe = 0
+        prev = 0
+        count = len(self.ranges)
+        above = sum(seq_diff(e, s) for s, e in self.ranges)
+        for start, end in self.ranges:
             lo, hi = seq_diff(start, una), seq_diff(end, una)
-            pipe -= hi - lo  # lost: not in the network ...
-            pipe += max(min(rxt, hi) - lo, 0)  # ... unless retransmitted
-        return pipe
+            if lo > prev:
+                if not (count >= DUP_THRESH or above > (DUP_THRESH - 1) * smss):
+                    pipe += lo - prev  # (a): not lost
+                pipe += max(min(rxt, lo) - prev, 0)  # (b): retransmitted
+            above -= hi - lo
+            count -= 1
+            prev = hi
+        return pipe + seq_diff(snd_max, una) - prev  # above the last SACKed octet: (a)
 
     def next_seg(self, una: int, high_rxt: int, smss: int, lost_only: bool) -> tuple[int, int]:
         """RFC 6675 §4 NextSeg rule 1 (`lost_only`) or rule 3: the lowest unSACKed octet above
