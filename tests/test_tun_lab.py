@@ -63,6 +63,17 @@ def test_time_wait_re_acknowledges_retransmitted_fin() -> None:
     assert facts["kernel_final"] == []  # the re-ACK took the kernel out of LAST-ACK
 
 
+def test_sack_recovery_against_linux_resends_only_the_two_lost_segments() -> None:
+    """Linux's SACK blocks drive synack's RFC 6675 recovery: both holes are resent, nothing
+    else is (a timeout would resend from the first hole on)."""
+    facts = lab.run_scenario("sack-recovery").facts
+    assert facts == {
+        "first_unacknowledged_when_the_second_went": 3,
+        "kernel_received": True,
+        "resent": [3, 7],
+    }
+
+
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
 def test_unmodified_asyncio_protocol_serves_curl() -> None:
     facts = lab.run_scenario("http").facts

@@ -281,6 +281,53 @@ async def time_wait(lab: Lab) -> None:
         lab.drop = None
 
 
+async def sack_recovery(lab: Lab) -> None:
+    """Two of synack's segments to a kernel sink are lost; Linux's SACK blocks show both holes
+    and synack resends both in one round trip, before any timeout (RFC 6675): the second goes
+    while the first is still unacknowledged (NewReno would wait for that ACK)."""
+    from synack.wire.ip import parse_tcp_packet
+
+    loop = asyncio.get_running_loop()
+    listener = socket.create_server((lab.kernel, KERNEL_PORT))
+    listener.setblocking(False)
+    sent: dict[int, int] = {}  # data segment number -> transmissions
+    lost = (3, 7)
+    base: list[int] = []
+
+    def drop(packet: bytes) -> bool:
+        _, seg = parse_tcp_packet(packet)
+        if not seg.payload:
+            return False
+        number = ((seg.seq - base[0]) & 0xFFFFFFFF) // len(seg.payload) + 1
+        sent[number] = sent.get(number, 0) + 1
+        if number == lost[1] and sent[number] == 2:  # the second hole resent: is the first
+            una = ((conn.snd_una - base[0]) & 0xFFFFFFFF) // len(seg.payload) + 1  # filled yet?
+            lab.note("first_unacknowledged_when_the_second_went", una)
+        if number in lost and sent[number] == 1:
+            lab.say(f"(the lab drops synack's data segment {number})")
+            return True
+        return False
+
+    with listener:
+        _reader, writer = await lab.stack.open_connection(lab.kernel, KERNEL_PORT)
+        ksock, _ = await loop.sock_accept(listener)
+        conn = writer.transport.connection  # type: ignore[attr-defined]
+        base.append(conn.snd_nxt)
+        lab.drop = drop
+        size = 20 * conn.smss
+        writer.write(bytes(size))
+        writer.write_eof()
+        received = 0
+        while chunk := await loop.sock_recv(ksock, 65536):
+            received += len(chunk)
+        ksock.close()
+        lab.drop = None
+        lab.note("kernel_received", received == size)
+        # Only the two lost segments went twice: no timeout (it would resend from the first
+        # hole on, what the kernel already had too).
+        lab.note("resent", sorted(n for n, times in sent.items() if times > 1))
+
+
 async def http(lab: Lab) -> None:
     """curl fetches a page from an unmodified asyncio.Protocol HTTP server running on synack."""
     from synack.cli.serve import BODY
@@ -315,6 +362,7 @@ SCENARIOS: dict[str, Callable[[Lab], Awaitable[None]]] = {
     "reset": reset,
     "simultaneous-close": simultaneous_close,
     "time-wait": time_wait,
+    "sack-recovery": sack_recovery,
     "http": http,
 }
 
