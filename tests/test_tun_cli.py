@@ -160,7 +160,8 @@ def test_lab_lists_its_scenarios() -> None:
     result = CliRunner().invoke(lab_cli.command, ["--list"])
     assert result.exit_code == 0
     names = [line.split()[0] for line in result.output.splitlines()]
-    assert names == ["handshake", "refused", "reset", "simultaneous-close", "time-wait", "http"]
+    assert names == ["handshake", "refused", "reset", "simultaneous-close", "time-wait",
+                     "sack-recovery", "http"]
 
 
 @pytest.mark.skipif(shutil.which("setpriv") is None, reason="setpriv (util-linux) is not installed")
