@@ -280,7 +280,10 @@ def test_shapes_flags_equal_tshark(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["zero-window", "lost-data", "old-duplicate", "syn-timeout", "dsack", "nagle", "sack-recovery"],
+    [
+        "zero-window", "lost-data", "old-duplicate", "syn-timeout", "dsack", "nagle",
+        "sack-recovery", "keepalive",
+    ],
 )
 def test_simulated_scenarios_flags_equal_tshark(name: str, tmp_path: Path) -> None:
     catalog = pytest.importorskip("synack.scenarios.catalog")

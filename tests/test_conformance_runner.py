@@ -488,3 +488,18 @@ def test_nagle_holds_a_short_write_until_the_ack_and_tcp_nodelay_turns_it_off(
 +0.000 > P. 101:201(100) ack 1
 """, profile)
     assert not held.passed and "101:201" in held.reason
+
+
+def test_keepalive_probes_as_packetdrill_scripts_them() -> None:
+    result = run(HEAD + PASSIVE_OPEN + """
++0.000 setsockopt(4, SOL_SOCKET, SO_KEEPALIVE, [1], 4) = 0
++0.000 setsockopt(4, IPPROTO_TCP, TCP_KEEPIDLE, [10], 4) = 0
++0.000 setsockopt(4, IPPROTO_TCP, TCP_KEEPINTVL, [5], 4) = 0
++0.000 setsockopt(4, IPPROTO_TCP, TCP_KEEPCNT, [2], 4) = 0
++10.000 > . 0:0(0) ack 1
++0.000 < . 1:1(0) ack 1 win 32767
++10.000 > . 0:0(0) ack 1
++5.000 > . 0:0(0) ack 1
++5.000 > R. 1:1(0) ack 1
+""", "linux")
+    assert result.passed, result.reason

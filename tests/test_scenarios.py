@@ -607,6 +607,27 @@ EXPECTED: dict[str, tuple[list[str], list[str]]] = {
             'client TIME_WAIT>CLOSED',
         ],
     ),
+    'keepalive': (
+        [
+            'c>s [S] seq 0 len 0',
+            's>c [S.] seq 0 ack 1 len 0',
+            'c>s [.] seq 1 ack 1 len 0',
+            'c>s [.] seq 0 ack 1 len 0',
+            's>c [.] seq 1 ack 1 len 0',
+            'c>s [.] seq 0 ack 1 len 0',
+            'c>s [.] seq 0 ack 1 len 0',
+            'c>s [.] seq 0 ack 1 len 0',
+            'c>s [R.] seq 1 ack 1 len 0',
+        ],
+        [
+            'client CLOSED>SYN_SENT',
+            'server LISTEN>SYN_RECEIVED',
+            'client SYN_SENT>ESTABLISHED',
+            'server SYN_RECEIVED>ESTABLISHED',
+            'client ESTABLISHED>CLOSED',
+            'server ESTABLISHED>CLOSED',
+        ],
+    ),
     'lost-data': (
         [
             'c>s [S] seq 0 len 0',
@@ -911,3 +932,19 @@ def test_sack_recovery_resends_both_holes_in_one_round_trip() -> None:
     acks = [line for line in segments[first:] if line.startswith("s>c")]
     assert "s>c [.] seq 1 ack 8689 len 0" in acks  # the first hole filled: a partial ACK
     assert "s>c [.] seq 1 ack 20273 len 0" in acks  # and then everything sent so far
+
+
+def test_keepalive_probes_and_the_end_of_a_silent_peer() -> None:
+    """RFC 9293 §3.8.4 as Linux: the first probe after 10 idle seconds (TCP_KEEPIDLE) is
+    answered; once the server's host falls silent, three probes 5 s apart (TCP_KEEPINTVL,
+    TCP_KEEPCNT), then RST; recv() fails with TimeoutError, the server's with a reset."""
+    lab = run("keepalive")
+    times = [(rec.timestamp_ns - lab.records[0].timestamp_ns) / 1e9 for rec in lab.records]
+    lines = lab.segments()
+    probes = [round(t) for t, line in zip(times, lines, strict=True)
+              if line == "c>s [.] seq 0 ack 1 len 0"]
+    assert probes == [10, 20, 25, 30]
+    assert lines[-1] == "c>s [R.] seq 1 ack 1 len 0" and round(times[-1]) == 35
+    notes = lab.transcript.notes
+    assert "client: recv() fails: TimeoutError" in notes
+    assert "server: recv() fails: ConnectionResetError" in notes

@@ -139,3 +139,25 @@ def test_tcp_nodelay_is_off_by_default_and_accepted_sockets_inherit_it(
     client.close()
     kernel_conns[0].close()
     server.close()
+
+
+def test_keepalive_options_reach_the_connection_and_only_it(
+    network: synack_socket.Network,
+) -> None:
+    listener = kernel_socket.create_server((KERNEL, 8003))
+    with listener:
+        client = synack_socket.socket(network=network)
+        client.setsockopt(synack_socket.SOL_SOCKET, synack_socket.SO_KEEPALIVE, 1)
+        client.setsockopt(synack_socket.IPPROTO_TCP, synack_socket.TCP_KEEPIDLE, 30)
+        client.connect((KERNEL, 8003))
+        peer, _ = listener.accept()
+    conn = client.connection
+    assert conn.keepalive is True and conn.config.keepalive_idle == 30.0
+    assert network.stack.host.config.keepalive_idle == 7200.0  # the host's settings untouched
+    client.setsockopt(synack_socket.IPPROTO_TCP, synack_socket.TCP_KEEPCNT, 4)
+    assert client.getsockopt(synack_socket.IPPROTO_TCP, synack_socket.TCP_KEEPCNT) == 4
+    assert client.getsockopt(synack_socket.SOL_SOCKET, synack_socket.SO_KEEPALIVE) == 1
+    assert (synack_socket.SO_KEEPALIVE, synack_socket.TCP_KEEPIDLE) == (
+        kernel_socket.SO_KEEPALIVE, kernel_socket.TCP_KEEPIDLE)
+    client.close()
+    peer.close()

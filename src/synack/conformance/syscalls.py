@@ -2,9 +2,9 @@
 
 socket/bind/listen/accept/connect/read/write/send/recv/shutdown/close, fcntl O_NONBLOCK,
 getsockopt SO_ERROR / SO_RCVBUF / SO_SNDBUF / TCP_NODELAY, setsockopt SO_REUSEADDR / SO_LINGER /
-SO_RCVBUF / SO_SNDBUF / TCP_KEEPINIT / TCP_NOOPT / TCP_NODELAY. A file descriptor table stands in
-for the kernel's; socket options configure that socket's connections only (a copy of the host
-settings).
+SO_RCVBUF / SO_SNDBUF / SO_KEEPALIVE / TCP_KEEPINIT / TCP_KEEPIDLE / TCP_KEEPINTVL / TCP_KEEPCNT /
+TCP_NOOPT / TCP_NODELAY. A file descriptor table stands in for the kernel's; socket options
+configure that socket's connections only (a copy of the host settings).
 Results and errno names are compared with what the script expects.
 """
 
@@ -44,6 +44,11 @@ _ERRORS: tuple[tuple[type[OSError], str], ...] = (
     (BrokenPipeError, "EPIPE"),
     (TimeoutError, "ETIMEDOUT"),
 )
+# Keep-alive socket options (Linux tcp(7), FreeBSD tcp(4)) -> TcpConfig fields.
+_KEEPALIVE_OPTIONS = {
+    "TCP_KEEPIDLE": "keepalive_idle", "TCP_KEEPINTVL": "keepalive_interval",
+    "TCP_KEEPCNT": "keepalive_probes",
+}
 _SOCKET_OPTIONS = {"SO_REUSEADDR", "SO_LINGER", "SO_ERROR", "SO_RCVBUF", "SO_SNDBUF"}
 
 Result = tuple[int, str | None]  # (return value, errno name or None)
@@ -571,6 +576,25 @@ def _setsockopt(runner: Runner, call: SyscallSpec) -> Result:
         if sock.conn is not None or sock.listening:
             raise Unsupported("TCP_NOOPT can only be set before listen() or connect()")
         sock.options["no_options"] = bool(_int(runner, value, name))  # FreeBSD tcp(4)
+        return 0, None
+    if level == "SOL_SOCKET" and name == "SO_KEEPALIVE":
+        on = bool(_int(runner, value, name))  # RFC 9293 §3.8.4 keep-alives
+        sock.options["keepalive"] = on
+        if sock.conn is not None:
+            sock.conn.set_keepalive(on, runner.now)
+        return 0, None
+    if level in ("IPPROTO_TCP", "SOL_TCP") and name in _KEEPALIVE_OPTIONS:
+        field_name = _KEEPALIVE_OPTIONS[name]
+        number = _int(runner, value, name)
+        setting = float(number) if field_name != "keepalive_probes" else number
+        sock.options[field_name] = setting
+        conn = sock.conn
+        if conn is not None:  # this connection's own copy of the settings
+            config = replace(conn.config)
+            setattr(config, field_name, setting)
+            conn.config = config
+            if conn.keepalive:
+                conn.set_keepalive(True, runner.now)  # the idle time counts from now
         return 0, None
     if level in ("IPPROTO_TCP", "SOL_TCP") and name == "TCP_NODELAY":
         on = bool(_int(runner, value, name))  # RFC 9293 §3.7.4 MUST-17: Nagle off (or on)

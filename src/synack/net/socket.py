@@ -17,6 +17,7 @@ import ipaddress
 import random
 import threading
 from collections.abc import Coroutine
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from synack.net.aio import Stack, SynackTransport
@@ -27,8 +28,19 @@ T = TypeVar("T")
 AF_INET = 2
 SOCK_STREAM = 1
 SHUT_RD, SHUT_WR, SHUT_RDWR = 0, 1, 2
+SOL_SOCKET = 1
+SO_KEEPALIVE = 9
 IPPROTO_TCP = 6
 TCP_NODELAY = 1
+TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT = 4, 5, 6
+# The socket options synack honours: (level, name) -> the connection setting they change.
+_OPTIONS = {
+    (IPPROTO_TCP, TCP_NODELAY): "nodelay",
+    (SOL_SOCKET, SO_KEEPALIVE): "keepalive",
+    (IPPROTO_TCP, TCP_KEEPIDLE): "keepalive_idle",
+    (IPPROTO_TCP, TCP_KEEPINTVL): "keepalive_interval",
+    (IPPROTO_TCP, TCP_KEEPCNT): "keepalive_probes",
+}
 _RECV_HIGH = 1 << 20  # receive-side bytes buffered before reading pauses (the window closes)
 
 
@@ -202,9 +214,10 @@ class socket:
         self._accepted: asyncio.Queue[_Pipe] | None = None
         self._server: Any = None
         self._closed = False
-        # TCP_NODELAY as set by setsockopt; None: the connection's settings decide (by default
-        # off, so Nagle's algorithm runs, RFC 9293 §3.7.4, as on a kernel socket).
-        self._nodelay: bool | None = None
+        # Options set by setsockopt (see _OPTIONS); the others follow the connection's settings
+        # (TCP_NODELAY off, so Nagle's algorithm runs, RFC 9293 §3.7.4, as on a kernel socket;
+        # keep-alives off, §3.8.4).
+        self._options: dict[str, Any] = {}
 
     # ---- options --------------------------------------------------------------------------------
 
@@ -220,31 +233,38 @@ class socket:
         self._timeout = None if flag else 0.0
 
     def setsockopt(self, level: int, optname: int, value: int | bytes, *args: Any) -> None:
-        """IPPROTO_TCP / TCP_NODELAY turns Nagle's algorithm off (or on); accepted sockets
-        inherit it from their listener, as on Linux. Other options (SO_REUSEADDR and friends)
-        are accepted and have no meaning here."""
-        if (level, optname) != (IPPROTO_TCP, TCP_NODELAY):
+        """TCP_NODELAY (Nagle's algorithm off or on), SO_KEEPALIVE and TCP_KEEPIDLE /
+        TCP_KEEPINTVL / TCP_KEEPCNT (seconds, seconds, probes); accepted sockets inherit them
+        from their listener, as on Linux. Other options (SO_REUSEADDR and friends) are accepted
+        and have no meaning here."""
+        name = _OPTIONS.get((level, optname))
+        if name is None:
             return
-        on = bool(int.from_bytes(value, "little") if isinstance(value, bytes) else value)
-        self._nodelay = on
+        number = int.from_bytes(value, "little") if isinstance(value, bytes) else int(value)
+        setting: Any = float(number) if name in ("keepalive_idle", "keepalive_interval") else (
+            number if name == "keepalive_probes" else bool(number))
+        self._options[name] = setting
         conn = self.connection
         if conn is not None:
             stack = self.network.stack
 
             async def apply() -> None:
-                conn.set_nodelay(on, stack.now())
+                _apply_options(conn, {name: setting}, stack.now())
                 stack.kick(conn)
 
             self.network.call(apply(), None)
 
     def getsockopt(self, level: int, optname: int, *args: Any) -> int:
-        """IPPROTO_TCP / TCP_NODELAY: 1 when Nagle's algorithm is off; other options: 0."""
-        if (level, optname) != (IPPROTO_TCP, TCP_NODELAY):
+        """The options `setsockopt` honours, as the connection has them; others: 0."""
+        name = _OPTIONS.get((level, optname))
+        if name is None:
             return 0
         conn = self.connection
         if conn is not None:
-            return int(conn.nodelay)
-        return int(bool(self._nodelay))
+            held = conn.nodelay if name == "nodelay" else conn.keepalive if name == "keepalive" \
+                else getattr(conn.config, name)
+            return int(held)
+        return int(self._options.get(name, 0))
 
     def fileno(self) -> int:
         return -1
@@ -280,14 +300,13 @@ class socket:
         stack = self.network.stack
         pipe = _Pipe(self.network.loop)
 
-        nodelay = self._nodelay
+        options = dict(self._options)
 
         async def go() -> None:
             await stack.create_connection(lambda: pipe, host, port, local_port=self._local_port)
             assert pipe.transport is not None
-            conn = pipe.transport.connection
-            # Before the program writes a byte: this socket's option, else the settings'.
-            conn.nodelay = conn.config.nodelay if nodelay is None else nodelay
+            # Before the program writes a byte: this socket's options, else the settings'.
+            _apply_options(pipe.transport.connection, options, stack.now())
 
         self.network.call(go(), self._timeout)
         self._pipe = pipe
@@ -325,20 +344,20 @@ class socket:
             raise OSError(22, "listen() before accept()")
         queue = self._accepted
 
-        nodelay = self._nodelay
+        options = dict(self._options)
+        stack = self.network.stack
 
         async def go() -> _Pipe:
             pipe = await queue.get()
             assert pipe.transport is not None
-            conn = pipe.transport.connection
-            conn.nodelay = conn.config.nodelay if nodelay is None else nodelay  # the listener's
+            _apply_options(pipe.transport.connection, options, stack.now())  # the listener's
             return pipe
 
         pipe = self.network.call(go(), self._timeout)
         child = socket(network=self.network)
         child._pipe = pipe
         child._local_port = self._local_port
-        child._nodelay = nodelay
+        child._options = options
         assert pipe.transport is not None
         peer = pipe.transport.get_extra_info("peername")
         return child, (str(peer[0]), int(peer[1]))
@@ -419,6 +438,21 @@ class socket:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _apply_options(conn: Any, options: dict[str, Any], now: float) -> None:
+    """Give a connection a socket's options: its own copy of the settings for the keep-alive
+    times, TCP_NODELAY (the settings' value when not set: asyncio's transport turns Nagle off,
+    a socket does not) and SO_KEEPALIVE."""
+    times = {name: value for name, value in options.items() if name.startswith("keepalive_")}
+    if times:
+        config = replace(conn.config)
+        for name, value in times.items():
+            setattr(config, name, value)
+        conn.config = config
+    conn.set_nodelay(options.get("nodelay", conn.config.nodelay), now)
+    if "keepalive" in options or (times and conn.keepalive):
+        conn.set_keepalive(options.get("keepalive", conn.keepalive), now)
 
 
 def create_connection(

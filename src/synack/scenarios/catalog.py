@@ -482,6 +482,36 @@ def sack_recovery(seed: int) -> Lab:
     return lab
 
 
+@scenario("keepalive", "an idle connection with SO_KEEPALIVE: probes a live peer answers, then "
+          "a peer gone silent: RST and TimeoutError")
+def keepalive(seed: int) -> Lab:
+    # RFC 9293 §3.8.4: <SEQ=SND.UNA-1><CTL=ACK> with no data; a live peer's TCP answers with an
+    # ACK whatever its program does. After the first answer the server's host falls silent.
+    faults_back = Faults()
+    faults_back.add_rule(Rule(match(src_port=80, skip=2), count=1000,
+                              label="server's packets after the first answer"))
+    lab = Lab(seed, faults_back=faults_back)
+
+    async def server(ep: Endpoint) -> None:
+        listener = ep.socket()
+        listener.listen(80)
+        conn = await listener.accept()
+        with contextlib.suppress(ConnectionResetError):
+            await conn.recv()  # nothing comes; the client's RST ends it
+
+    async def client(ep: Endpoint) -> None:
+        sock = ep.socket()
+        await sock.connect(SERVER, 80, local_port=CLIENT_PORT)
+        sock.set_keepalive(idle=10.0, interval=5.0, probes=3)
+        with contextlib.suppress(TimeoutError):
+            await sock.recv()  # idle: only the keep-alives cross
+
+    lab.spawn(lab.server, server)
+    lab.spawn(lab.client, client)
+    lab.run()
+    return lab
+
+
 @scenario("lost-data", "a response segment is lost and retransmitted from the send buffer")
 def lost_data(seed: int) -> Lab:
     faults_back = Faults()

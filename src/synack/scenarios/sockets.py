@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Coroutine, Generator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from synack.net.sim import Network, Node
@@ -324,6 +324,17 @@ class SimSocket:
             ep.log(ep.actor, f"connect() fails: {type(error).__name__}")
             raise
         ep.log(ep.actor, f"connect() returns ({self.state})")
+
+    def set_keepalive(self, idle: float, interval: float, probes: int) -> None:
+        """setsockopt(SO_KEEPALIVE, 1) with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT."""
+        ep, w = self.ep, self.w
+        assert w is not None
+        conn = w.conn
+        conn.config = replace(conn.config, keepalive_idle=idle, keepalive_interval=interval,
+                              keepalive_probes=probes)
+        ep.call(w, f"setsockopt(SO_KEEPALIVE, 1; TCP_KEEPIDLE {idle:g}, TCP_KEEPINTVL "
+                   f"{interval:g}, TCP_KEEPCNT {probes})",
+                lambda: conn.set_keepalive(True, ep.net.now))
 
     def set_nodelay(self, on: bool = True) -> None:
         """setsockopt(IPPROTO_TCP, TCP_NODELAY): turn Nagle's algorithm off (or back on)."""

@@ -33,6 +33,13 @@ class TcpConfig:
     # is (FreeBSD tcp_output); None: never (every connection as if TCP_NODELAY were set).
     nagle: Literal["minshall", "rfc896"] | None = "minshall"
     nodelay: bool = False  # TCP_NODELAY on the connections made with these settings
+    # RFC 9293 §3.8.4 keep-alives: off unless asked for (SO_KEEPALIVE, MUST-25); Linux's
+    # tcp_keepalive_time (at least two hours, MUST-28), _intvl and _probes (TCP_KEEPIDLE,
+    # TCP_KEEPINTVL, TCP_KEEPCNT).
+    keepalive: bool = False
+    keepalive_idle: float = 7200.0
+    keepalive_interval: float = 75.0
+    keepalive_probes: int = 9
     # RFC 6298 retransmission timeout.
     rto_initial: float = 1.0
     rto_min: float = 0.2  # Linux TCP_RTO_MIN

@@ -64,6 +64,7 @@ Endpoint = tuple[IPAddress, int]
 # options.
 SegmentFields = tuple[int, int, int, int, int | None, int, bytes, tuple[int, int] | None]
 Outgoing = TcpSegment | SegmentFields
+_KEEPALIVE_STATES: Final = frozenset({State.ESTABLISHED, State.CLOSE_WAIT, State.FIN_WAIT_2})
 _PAWS_IDLE: Final = 24 * 86400.0  # RFC 7323 §5.5: TS.Recent is invalid after 24 days idle
 # What a SYN's options offer: MSS, window scale, SACK-permitted, TSval (None: absent).
 SynOffer = tuple[int | None, int | None, bool, int | None]
@@ -193,15 +194,16 @@ class Connection:
     __slots__ = (
         "_ack_now", "_ack_pending", "_ack_pushed", "_board", "_cc", "_ce", "_cwr_pending",
         "_dsack", "_ece_pending", "_ecn_recover", "_ecn_syn_sent", "_ect_ids", "_error", "_events",
-        "_fin_queued", "_fin_received", "_high_rxt", "_host", "_in_sack", "_limiter", "_lrcvtime",
-        "_lsndtime", "_now", "_out", "_peer_fin_seq", "_persist_backoff", "_pingpong", "_quick",
-        "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rescue_rxt", "_rto", "_rtt_seq", "_rtt_time",
-        "_rtx_count", "_sbuf_seq", "_send_blocked", "_snd_sml", "_sndbuf", "_state", "_t_delack",
-        "_t_persist", "_t_rtx", "_t_wait", "_ts_recent_at", "_user_closed", "config", "ecn_ok",
-        "ect_sent", "host_key", "irs", "iss", "local", "max_snd_wnd", "nodelay", "on_transition",
-        "passive", "peer_mss", "rcv_nxt", "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote",
-        "sack_ok", "smss", "snd_max", "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd",
-        "snd_wscale", "state_events", "ts_offset", "ts_ok", "ts_recent", "ws_ok",
+        "_fin_queued", "_fin_received", "_high_rxt", "_host", "_in_sack", "_keep_probes",
+        "_limiter", "_lrcvtime", "_lsndtime", "_now", "_out", "_peer_fin_seq", "_persist_backoff",
+        "_pingpong", "_quick", "_rcv_cap", "_rcv_mss_est", "_rcvbuf", "_rescue_rxt", "_rto",
+        "_rtt_seq", "_rtt_time", "_rtx_count", "_sbuf_seq", "_send_blocked", "_snd_sml", "_sndbuf",
+        "_state", "_t_delack", "_t_keep", "_t_persist", "_t_rtx", "_t_wait", "_ts_recent_at",
+        "_user_closed", "config", "ecn_ok", "ect_sent", "host_key", "irs", "iss", "keepalive",
+        "local", "max_snd_wnd", "nodelay", "on_transition", "passive", "peer_mss", "rcv_nxt",
+        "rcv_up", "rcv_wnd", "rcv_wscale", "rcv_wup", "remote", "sack_ok", "smss", "snd_max",
+        "snd_nxt", "snd_una", "snd_wl1", "snd_wl2", "snd_wnd", "snd_wscale", "state_events",
+        "ts_offset", "ts_ok", "ts_recent", "ws_ok",
     )
 
     def __init__(
@@ -316,6 +318,10 @@ class Connection:
         self._t_delack: float | None = None
         self._t_persist: float | None = None
         self._t_wait: float | None = None  # TIME-WAIT 2*MSL or orphaned FIN-WAIT-2 timeout
+        # RFC 9293 §3.8.4 keep-alives (SO_KEEPALIVE): the next probe's time, probes unanswered.
+        self.keepalive = self.config.keepalive
+        self._t_keep: float | None = None
+        self._keep_probes = 0
         self._ce = False  # the segment being processed arrived marked CE
 
     # ------------------------------------------------------------------ status
@@ -417,6 +423,9 @@ class Connection:
         t = self._t_wait
         if t is not None and (best is None or t < best):
             best = t
+        t = self._t_keep
+        if t is not None and (best is None or t < best):
+            best = t
         return best
 
     # ------------------------------------------------------------------ user calls
@@ -440,6 +449,17 @@ class Connection:
             raise OSError(f"listen() in state {self._state.value}")
         self.passive = True
         self._set_state(_LISTEN, "listen()")
+
+    def set_keepalive(self, on: bool, now: float) -> None:
+        """SO_KEEPALIVE (RFC 9293 §3.8.4: off by default, MUST-24/25): after
+        `config.keepalive_idle` seconds without a segment from the peer and with nothing
+        outstanding, probe it every `keepalive_interval`; `keepalive_probes` unanswered probes
+        end the connection with RST and TimeoutError, as Linux does."""
+        self._now = now
+        self.keepalive = on
+        self._keep_probes = 0
+        self._t_keep = now + self.config.keepalive_idle if on and self._state.synchronized else None
+        self._host.touched(self)
 
     def set_nodelay(self, on: bool, now: float) -> None:
         """TCP_NODELAY (RFC 9293 §3.7.4, MUST-17: the program can turn Nagle off): on, short
@@ -571,6 +591,9 @@ class Connection:
         if self._t_persist is not None and now >= self._t_persist:
             self._t_persist = None
             self._on_persist_timeout(now)
+        if self._t_keep is not None and now >= self._t_keep:
+            self._t_keep = None
+            self._on_keepalive(now)
         if self._t_delack is not None and now >= self._t_delack:
             self._t_delack = None
             if self._ack_pending and self._state is not _CLOSED:
@@ -626,6 +649,25 @@ class Connection:
         self._persist_backoff += 1
         self._arm_persist(now)
 
+    def _on_keepalive(self, now: float) -> None:
+        """RFC 9293 §3.8.4 (Linux tcp_keepalive_timer): the peer has been silent for the idle
+        time (or a probe interval): probe with <SEQ=SND.UNA-1><CTL=ACK>, no data, which a live
+        peer answers with an ACK; give up after the last probe. Not while data is outstanding
+        or queued: the retransmission timer covers that."""
+        cfg = self.config
+        if not self.keepalive or self._state not in _KEEPALIVE_STATES:
+            return
+        if self.snd_una != self.snd_max or self._unsent():
+            self._t_keep = now + cfg.keepalive_idle
+            return
+        if self._keep_probes >= cfg.keepalive_probes:
+            self._emit(RST | ACK, self.snd_nxt)  # Linux tcp_send_active_reset
+            self._fail(TimeoutError(110, "connection timed out"), "keep-alive probes unanswered")
+            return
+        self._emit(ACK, (self.snd_una - 1) & SEQ_MASK)
+        self._keep_probes += 1
+        self._t_keep = now + cfg.keepalive_interval
+
     # ------------------------------------------------------------------ segment arrival
 
     def segment_arrived(self, seg: TcpSegment, now: float, ce: bool = False) -> None:
@@ -649,6 +691,8 @@ class Connection:
             self._arrive(seg.src_port, seg.dst_port, seg.seq, seg.ack, int(seg.flags), seg.window,
                          seg.urgent, ts.value if ts is not None else None, seg.payload, now)
             self._in_sack = ()
+        if self._t_keep is not None:
+            self._heard_from_peer(now)
         if self._ack_now and self._state is not _CLOSED:
             self._send_ack()
         self._host.touched(self)
@@ -672,10 +716,18 @@ class Connection:
                                        payload, now)
         ):
             self._arrive(src_port, dst_port, seq, ack, flags, window, urgent, tsval, payload, now)
+        if self._t_keep is not None:
+            self._heard_from_peer(now)
         if self._ack_now and self._state is not _CLOSED:
             self._send_ack()
         self._host.touched(self)
         return True
+
+    def _heard_from_peer(self, now: float) -> None:
+        """A segment came: the keep-alive idle time starts again, no probe is unanswered."""
+        if self._state is not _CLOSED:
+            self._t_keep = now + self.config.keepalive_idle
+            self._keep_probes = 0
 
     def _arrive_predicted(
         self, sport: int, dport: int, seq: int, ack: int, flags: int, window: int,
@@ -1728,6 +1780,8 @@ class Connection:
 
     def _established(self, cause: str) -> None:
         cfg = self.config
+        if self.keepalive:
+            self._t_keep = self._now + cfg.keepalive_idle
         self._cc = NewReno(self.smss, cfg.initial_cwnd_segments)
         self._cc.recover = self.iss  # RFC 6582 §3.2: recover starts at the ISS
         self._quick = cfg.quick_acks
@@ -1789,7 +1843,7 @@ class Connection:
         self._push_event(ConnectionClosed())
 
     def _clear_timers(self) -> None:
-        self._t_rtx = self._t_delack = self._t_persist = self._t_wait = None
+        self._t_rtx = self._t_delack = self._t_persist = self._t_wait = self._t_keep = None
         self._ack_pending = self._ack_now = False
 
     def _set_state(self, new: State, cause: str) -> None:
