@@ -282,9 +282,10 @@ async def time_wait(lab: Lab) -> None:
 
 
 async def sack_recovery(lab: Lab) -> None:
-    """Two of synack's segments to a kernel sink are lost; Linux's SACK blocks show both holes
-    and synack resends both in one round trip, before any timeout (RFC 6675): the second goes
-    while the first is still unacknowledged (NewReno would wait for that ACK)."""
+    """Two of synack's segments are lost; Linux's SACK blocks get both resent in one round trip.
+
+    RFC 6675: both holes are resent before any timeout, the second while the first is still
+    unacknowledged (NewReno would wait for that ACK)."""
     from synack.wire.ip import parse_tcp_packet
 
     loop = asyncio.get_running_loop()
